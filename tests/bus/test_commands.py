@@ -1,0 +1,191 @@
+"""Typed commands: validation names the field, JSON round trips, coalescing keys."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.commands import (
+    COMMANDS,
+    Command,
+    CommandError,
+    DeleteNodes,
+    PutVolume,
+    SetCamera,
+    SetControlPoint,
+    SetLayout,
+    SetMarkupsPoints,
+    SetSliceOffset,
+    SetSliceOrientation,
+    SetTrackingPose,
+    SetTransform,
+)
+
+EVERY_KIND = {
+    "SetTransform", "SetTrackingPose", "SetCamera", "SetSliceOffset", "SetSliceOrientation",
+    "SetMarkupsPoints", "SetControlPoint", "PutVolume", "LoadFile", "SaveNode", "DeleteNodes",
+    "ReloadNodes", "SetLayout", "LoadSampleData", "SelectVolume", "Exec", "Shutdown",
+    "RunCompute",
+}  # fmt: skip
+
+
+def test_every_command_kind_the_adapters_need_exists() -> None:
+    assert set(COMMANDS) >= EVERY_KIND
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "fragment"),
+    [
+        ({"command": "SetTransform", "node": "T", "matrix": [[1, 0], [0, 1]]}, "matrix",
+         "expected shape 4×4, got 2×2"),
+        ({"command": "SetTransform", "node": "T", "matrix": [[1, 0, 0, math.nan]] + [[0] * 4] * 2
+          + [[0, 0, 0, 1]]}, "matrix", "NaN"),
+        ({"command": "SetTransform", "node": "T", "matrix": [[2] * 4] * 4}, "matrix",
+         "last row must be [0, 0, 0, 1]"),
+        ({"command": "SetTransform", "node": "", "matrix": np.eye(4).tolist()}, "node",
+         "non-empty string"),
+        ({"command": "SetSliceOffset", "view": "purple", "offset": 1}, "view", "unknown view"),
+        ({"command": "SetSliceOffset", "view": "3d", "offset": 1}, "view", "not a slice view"),
+        ({"command": "SetSliceOffset", "view": "red", "offset": "far"}, "offset",
+         "expected a number"),
+        ({"command": "SetSliceOffset", "view": "red", "offset": math.inf}, "offset", "finite"),
+        ({"command": "SetCamera", "view": "red", "position": [0, 0, 1], "focal_point": [0, 0, 0]},
+         "view", "not a 3D view"),
+        ({"command": "SetCamera", "position": [0, 0, 1], "focal_point": [0, 0, 0],
+          "view_up": [0, 0, 5]}, "view_up", "parallel"),
+        ({"command": "SetSliceOrientation", "view": "red", "orientation": "oblique"},
+         "orientation", "axial, sagittal, coronal"),
+        ({"command": "SetMarkupsPoints", "node": "F", "points": [[1, 2]]}, "points",
+         "[x, y, z] points"),
+        ({"command": "SetMarkupsPoints", "node": "F", "points": [[1, 2, 3]], "labels": ["a", "b"]},
+         "labels", "2 labels for 1 points"),
+        ({"command": "SetControlPoint", "node": "F", "index": -1, "position": [0, 0, 0]},
+         "index", "non-negative integer"),
+        ({"command": "SetLayout", "layout": "Sideways"}, "layout", "unknown layout name"),
+        ({"command": "SetTransform", "node": "T"}, "matrix", "is required"),
+    ],
+)  # fmt: skip
+def test_bad_values_are_refused_with_the_field_named(payload, field, fragment) -> None:
+    with pytest.raises(CommandError) as caught:
+        Command.from_json(payload)
+    assert caught.value.field == field
+    assert caught.value.command == payload["command"]
+    assert fragment in str(caught.value)
+    assert str(caught.value).startswith(f"{payload['command']}.{field}: ")
+
+
+def test_unknown_command_and_unknown_fields_are_named() -> None:
+    with pytest.raises(CommandError, match="unknown command 'Teleport'; known commands: .*Exec"):
+        Command.from_json({"command": "Teleport"})
+    with pytest.raises(CommandError, match=r"SetLayout: unknown field\(s\) colour; fields: layout"):
+        Command.from_json({"command": "SetLayout", "layout": "FourUp", "colour": "red"})
+    with pytest.raises(CommandError, match="must be a JSON object"):
+        Command.from_json(["SetLayout"])  # type: ignore[arg-type]
+
+
+def test_constraints_across_fields() -> None:
+    with pytest.raises(CommandError, match="needs rotation, position or both"):
+        SetTrackingPose()
+    with pytest.raises(CommandError, match="either nodes or all=true"):
+        DeleteNodes()
+    with pytest.raises(CommandError, match="either nodes or all=true"):
+        DeleteNodes(nodes=["a"], all=True)
+    with pytest.raises(CommandError, match="focal_point: must differ from position"):
+        SetCamera(position=[1, 1, 1], focal_point=[1, 1, 1])
+    with pytest.raises(CommandError, match="PutVolume.array: expected a numpy array"):
+        Command.from_json({"command": "PutVolume", "node": "V"}, array=[[[1]]])
+
+
+def test_flat_row_major_matrix_is_accepted() -> None:
+    command = SetTransform(node="T", matrix=[*range(12), 0, 0, 0, 1])
+    assert command.matrix[0].tolist() == [0, 1, 2, 3]
+    assert command.matrix[2, 3] == 11
+
+
+def test_view_and_layout_names_are_canonical() -> None:
+    assert SetSliceOffset(view="Red", offset=1).view == "red"
+    assert SetSliceOffset(view="vtkMRMLSliceNodeGreen", offset=1).view == "green"
+    assert SetCamera(view="View1", position=[0, 0, 1], focal_point=[0, 0, 0],
+                     view_up=[0, 1, 0]).view == "3d"  # fmt: skip
+    assert SetLayout(layout="fourup").layout == "FourUp"
+
+
+def test_coalesce_keys() -> None:
+    eye = np.eye(4)
+    assert SetTransform(node="T", matrix=eye).coalesce_key == ("transform", "T")
+    assert SetSliceOffset(view="red", offset=0).coalesce_key == ("slice-offset", "red")
+    assert SetControlPoint(node="F", index=2, position=[0, 0, 0]).coalesce_key == (
+        "control-point", "F", 2)  # fmt: skip
+    rotation_only = SetTrackingPose(rotation=np.eye(3))
+    position_only = SetTrackingPose(position=[1, 2, 3])
+    assert rotation_only.coalesce_key != position_only.coalesce_key
+    assert SetSliceOrientation(view="red", orientation="axial").coalesce_key is None
+    assert SetLayout(layout="FourUp").coalesce_key is None
+
+
+def test_put_volume_array_travels_out_of_band() -> None:
+    voxels = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    command = PutVolume(node="CT", array=voxels, ijk_to_ras=np.diag([2, 2, 3, 1]), id="v1")
+    payload = command.to_json()
+    assert "array" not in payload and payload["id"] == "v1"
+    again = Command.from_json(payload, array=voxels)
+    assert again.array is voxels and np.array_equal(again.ijk_to_ras, command.ijk_to_ras)
+
+
+def test_id_is_echoed_and_source_comes_from_the_transport() -> None:
+    command = Command.from_json(
+        {"command": "SetSliceOffset", "view": "red", "offset": 3, "id": 17}, source="mqtt:x"
+    )
+    assert command.id == "17" and command.source == "mqtt:x"
+    assert command.to_json() == {"command": "SetSliceOffset", "id": "17", "view": "red",
+                                 "offset": 3.0}  # fmt: skip
+
+
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+
+
+@given(st.lists(finite, min_size=12, max_size=12), st.text(min_size=1).filter(str.strip))
+def test_set_transform_json_round_trip(numbers, node) -> None:
+    matrix = np.array([*numbers, 0, 0, 0, 1]).reshape(4, 4)
+    command = SetTransform(node=node, matrix=matrix)
+    again = Command.from_json(command.to_json())
+    assert isinstance(again, SetTransform)
+    assert again.node == node.strip()
+    assert np.array_equal(again.matrix, matrix)
+
+
+@given(st.lists(st.tuples(finite, finite, finite), max_size=20), st.data())
+def test_markups_json_round_trip(points, data) -> None:
+    labels = data.draw(st.none() | st.lists(st.text(), min_size=len(points), max_size=len(points)))
+    command = SetMarkupsPoints(node="F", points=points, labels=labels)
+    again = Command.from_json(command.to_json())
+    assert np.array_equal(again.points, np.array(points, dtype=float).reshape(-1, 3))
+    assert again.labels == (None if labels is None else tuple(labels))
+
+
+def test_every_kind_round_trips_through_json() -> None:
+    samples = [
+        {"command": "SetTrackingPose", "rotation": np.eye(3).tolist(), "position": [1, 2, 3]},
+        {"command": "SetCamera", "view": "3d", "position": [0, -500, 0], "focal_point": [0, 0, 0],
+         "view_up": [0, 0, 1]},
+        {"command": "SetSliceOrientation", "view": "yellow", "orientation": "sagittal"},
+        {"command": "LoadFile", "path": "/tmp/a.nrrd", "filetype": "VolumeFile",
+         "properties": {"name": "A"}},
+        {"command": "SaveNode", "node": "A", "path": "/tmp/a.nrrd", "properties": {},
+         "apply_transforms": True},
+        {"command": "DeleteNodes", "nodes": ["A", "B"], "all": False},
+        {"command": "ReloadNodes", "nodes": []},
+        {"command": "LoadSampleData", "name": "Phantom"},
+        {"command": "SelectVolume", "node": None, "step": -1},
+        {"command": "Exec", "code": "__execResult = 1"},
+        {"command": "Shutdown"},
+        {"command": "RunCompute", "operation": "threshold", "inputs": {"volume": "V"},
+         "parameters": {"level": 100}, "outputs": {"volume": "Out"}},
+    ]  # fmt: skip
+    for payload in samples:
+        command = Command.from_json(payload)
+        assert command.to_json() == {**payload, "command": command.kind}
