@@ -217,15 +217,12 @@ class Command:
         COMMANDS[cls.__name__] = cls
 
     def __post_init__(self) -> None:
-        for spec in fields(self):
-            check = spec.metadata.get("check")
-            if check is None:
-                continue
+        for name, check in _checks_of(type(self)):
             try:
-                normalised = check(getattr(self, spec.name))
+                normalised = check(getattr(self, name))
             except (ValueError, TypeError, SceneError) as error:
-                raise CommandError(str(error), command=self.kind, field=spec.name) from None
-            object.__setattr__(self, spec.name, normalised)
+                raise CommandError(str(error), command=self.kind, field=name) from None
+            object.__setattr__(self, name, normalised)
         if self.id is not None and not isinstance(self.id, str):
             object.__setattr__(self, "id", str(self.id))
 
@@ -279,6 +276,20 @@ class Command:
             return cls(**arguments, **out_of_band, source=source)
         except TypeError as error:  # e.g. a positional/keyword clash from odd payloads
             raise CommandError(str(error), command=cls.__name__) from None
+
+
+_CHECKS: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+
+
+def _checks_of(cls: type[Command]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """(field name, check) pairs of a command class, computed once: commands are built at
+    tracking rates, and `dataclasses.fields()` on every construction would dominate."""
+    checks = _CHECKS.get(cls)
+    if checks is None:
+        checks = _CHECKS[cls] = tuple(
+            (spec.name, spec.metadata["check"]) for spec in fields(cls) if "check" in spec.metadata
+        )
+    return checks
 
 
 def _payload_fields(cls: type[Command]) -> tuple[Any, ...]:
@@ -535,3 +546,16 @@ class Deferred:
 
 
 Submittable = Command | Deferred
+
+
+def describe_command(cls: type[Command]) -> str:
+    """One line for `slicer-bridge commands`: kind, coalescing, JSON fields (* = required)."""
+    names = []
+    for spec in _payload_fields(cls):
+        required = spec.default is MISSING and spec.default_factory is MISSING
+        suffix = " (out of band)" if spec.name in cls.json_excluded else ""
+        names.append(f"{spec.name}{'*' if required else ''}{suffix}")
+    keyed = cls.coalesce_key is not Command.coalesce_key
+    mode = "coalesced" if keyed else "ordered  "
+    summary = (cls.__doc__ or "").strip().splitlines()[0]
+    return f"{cls.__name__:<20} {mode}  {', '.join(names) or '-'}\n{'':<22}{summary}"

@@ -45,7 +45,7 @@ def as_array(value: object, shape: tuple[int, ...], *, what: str = "value") -> n
             raise GeometryError(
                 f"{what}: expected shape {_shape_text(shape)}, got {_shape_text(array.shape)}"
             )
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise GeometryError(f"{what}: contains NaN or infinite values")
     array.setflags(write=False)
     return array
@@ -54,7 +54,13 @@ def as_array(value: object, shape: tuple[int, ...], *, what: str = "value") -> n
 def as_matrix4(value: object, *, what: str = "matrix") -> np.ndarray:
     """A finite 4×4 homogeneous matrix whose last row is (0, 0, 0, 1)."""
     matrix = as_array(value, (4, 4), what=what)
-    if not np.allclose(matrix[3], (0.0, 0.0, 0.0, 1.0), atol=1e-6):
+    last_row = matrix[3]  # plain comparisons: np.allclose costs more than the rest together
+    if not (
+        abs(last_row[0]) <= 1e-6
+        and abs(last_row[1]) <= 1e-6
+        and abs(last_row[2]) <= 1e-6
+        and abs(last_row[3] - 1.0) <= 1e-6
+    ):
         raise GeometryError(f"{what}: last row must be [0, 0, 0, 1], got {matrix[3].tolist()}")
     return matrix
 
