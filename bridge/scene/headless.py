@@ -25,6 +25,7 @@ import numpy as np
 from bridge.scene import checks, files, views
 from bridge.scene import nodes as n
 from bridge.scene.properties import node_properties
+from bridge.scene.render import SceneRenderer
 from bridge.scene.types import (
     SLICE_ORIENTATIONS,
     SLICE_VIEWS,
@@ -65,6 +66,7 @@ class HeadlessScene:
         self._last_id_number: dict[str, int] = {}
         self._listeners: list[SceneListener] = []
         self._active_volume_id: str | None = None
+        self._renderer = SceneRenderer(self)
 
     # -- queries -------------------------------------------------------------------------------
     def nodes(
@@ -316,6 +318,24 @@ class HeadlessScene:
         node = self._layout_node()
         node.view_arrangement = canonical_layout(name)
         self._emit("modified", node, "layout")
+
+    # -- rendering (drawn by `render.SceneRenderer`) -------------------------------------------
+    def render_slice(self, view: str, size: int | tuple[int, int] | None = None) -> bytes:
+        return self._renderer.slice_png(view, size)
+
+    def render_threed(
+        self,
+        view: str = "3d",
+        size: int | tuple[int, int] | None = None,
+        look_from_axis: str | None = None,
+    ) -> bytes:
+        return self._renderer.threed_png(view, size, look_from_axis)
+
+    def screenshot(self, size: int | tuple[int, int] | None = None) -> bytes:
+        return self._renderer.screenshot_png(size)
+
+    def gltf(self, view: str = "3d", box_visible: bool = False) -> dict[str, Any]:
+        return self._renderer.gltf(view, box_visible)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def remove(self, refs: Sequence[str]) -> list[str]:

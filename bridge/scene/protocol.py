@@ -135,6 +135,42 @@ class Scene(Protocol):
 
     def set_layout(self, name: str) -> None: ...
 
+    # -- rendering -----------------------------------------------------------------------------
+    def render_slice(self, view: str, size: int | tuple[int, int] | None = None) -> bytes:
+        """PNG of a slice view (`red`, `yellow`, `green` or any alias) as Slicer's slice
+        logic blends it, without annotations: the background volume resliced at the view's
+        orientation and offset with its window/level (labelmaps through their colour table),
+        the foreground at the view's foreground opacity, the label layer on top; black
+        outside the volumes, all black when the view shows no volume. 8-bit grey while every
+        layer shown is grey, RGB once a labelmap adds colour (Slicer's is RGBA, which takes
+        about twice as long to encode).
+
+        `size` resamples the view (Slicer's original ignores it): an int sets the longer side
+        keeping the view's aspect ratio; (width, height) sets both and widens the field of
+        view so the whole fitted field stays in sight. None: the view's own size.
+        """
+
+    def render_threed(
+        self,
+        view: str = "3d",
+        size: int | tuple[int, int] | None = None,
+        look_from_axis: str | None = None,
+    ) -> bytes:
+        """PNG (RGB) of the 3D view through its camera: the volume, models and markups on
+        the 3D background. `look_from_axis` (`r`, `l`, `a`, `p`, `s`, `i`; only the first
+        letter counts) first *moves the camera* onto that axis, keeping its focal point and
+        distance, as Slicer's `lookFromAxis`. `size` as in `render_slice`."""
+
+    def screenshot(self, size: int | tuple[int, int] | None = None) -> bytes:
+        """PNG (RGB) of the whole current layout: its views arranged as Slicer arranges them
+        (FourUp: red and 3D over green and yellow; Conventional: 3D above red, green,
+        yellow; OneUp*: one view), each framed in its view colour. `size`: the window."""
+
+    def gltf(self, view: str = "3d", box_visible: bool = False) -> dict[str, Any]:
+        """A glTF 2.0 document (JSON-ready dict, one buffer inlined as a base64 data URI) of
+        the 3D view's visible models and markups control points, in world RAS millimetres
+        (`/slicer/threeDGraphics`); with `box_visible`, also the volume's bounding box."""
+
     # -- lifecycle and files -------------------------------------------------------------------
     def remove(self, refs: Sequence[str]) -> list[str]:
         """Remove nodes; returns the removed ids. Raises NodeNotFound if none matched."""
