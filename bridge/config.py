@@ -48,6 +48,18 @@ class Settings:
     host: str = setting("127.0.0.1", "address every server listens on (0.0.0.0: all interfaces)")
     http: bool = setting(True, "HTTP server (/slicer, /dicom, static pages)", flag="--no-http")
     http_port: int = setting(2016, "HTTP port; the next free port is used if it is taken")
+    slicer_api: bool = setting(True, "Slicer WebServer REST API at /slicer", flag="--no-slicer-api")
+    dicom: bool = setting(True, "DICOMweb server at /dicom", flag="--no-dicom")
+    static: bool = setting(True, "static pages from --docroot at /", flag="--no-static")
+    directory_listing: bool = setting(False, "list docroot folders that have no index.html")
+    max_body_size: int = setting(1 << 30, "largest HTTP request body in bytes (larger: 413)")
+    access_log: bool = setting(False, "log one line per HTTP request")
+    allowed_hosts: str | None = setting(
+        None, "extra names accepted in the HTTP Host header, comma-separated (DNS rebinding)"
+    )
+    file_roots: str | None = setting(
+        None, "folders that localfile= and url=file: may use, os.pathsep-separated (default: any)"
+    )
     igtl: bool = setting(True, "OpenIGTLink server", flag="--no-igtl")
     igtl_port: int = setting(18944, "OpenIGTLink server port")
     mqtt: bool = setting(True, "MQTT client (connects to --mqtt-url)", flag="--no-mqtt")
@@ -74,6 +86,8 @@ class Settings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ConfigError(f"{name} must be a port number 0-65535, got {port}")
+        if self.max_body_size <= 0:
+            raise ConfigError(f"max_body_size must be positive, got {self.max_body_size}")
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("TLS needs both certfile and keyfile")
         if not self.mqtt_url.startswith(("mqtt://", "mqtts://")):
