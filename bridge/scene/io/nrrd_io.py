@@ -108,6 +108,71 @@ def encode_nrrd(volume: VolumeData, *, encoding: str = "raw") -> bytes:
     return stream.getvalue()
 
 
+#: numpy voxel type → the NRRD `type` spelling ITK (and so Slicer) writes.
+SLICER_NRRD_TYPES: dict[str, str] = {
+    "int8": "signed char",
+    "uint8": "unsigned char",
+    "int16": "short",
+    "uint16": "unsigned short",
+    "int32": "int",
+    "uint32": "unsigned int",
+    "int64": "long long",
+    "uint64": "unsigned long long",
+    "float32": "float",
+    "float64": "double",
+}
+
+
+def encode_webserver_nrrd(volume: VolumeData) -> tuple[bytes, memoryview]:
+    """The volume as Slicer WebServer's `GET /slicer/volume` lays it out: header and voxels.
+
+    Header, line for line as the original writes it: `NRRD0004`, the two specification
+    comment lines, `type`, `dimension: 3`, `space: left-posterior-superior`, `sizes`,
+    `space directions` (the IJK→LPS columns), `kinds: domain domain domain`,
+    `endian: little`, `encoding: raw`, `space origin`, a blank line. Unlike the original,
+    the voxel type is kept (spelled as ITK writes it) instead of being cast to `short`, and
+    numbers are written with `repr`, so geometry reads back bit-identical.
+    The voxels follow the header as raw little-endian bytes in numpy (k, j, i) order; they
+    are returned as a buffer over the volume's own array when it already has that layout,
+    so large volumes are not copied.
+    """
+    array = np.asarray(volume.array)
+    if array.ndim != 3:
+        raise SceneError(f"only 3-D scalar volumes can be written as NRRD; shape is {array.shape}")
+    little = array.dtype.newbyteorder("<")
+    type_name = SLICER_NRRD_TYPES.get(little.newbyteorder("=").name)
+    if type_name is None:
+        raise SceneError(f"voxel type {array.dtype} cannot be stored in NRRD")
+    try:
+        ijk_to_lps = LPS_TO_RAS @ as_matrix4(volume.ijk_to_ras, what="IJK→RAS matrix")
+    except GeometryError as error:
+        raise SceneError(str(error)) from None
+    directions = " ".join(_nrrd_vector(ijk_to_lps[:3, axis]) for axis in range(3))
+    sizes = " ".join(str(size) for size in reversed(array.shape))
+    header = (
+        "NRRD0004\n"
+        "# Complete NRRD file format specification at:\n"
+        "# http://teem.sourceforge.net/nrrd/format.html\n"
+        f"type: {type_name}\n"
+        "dimension: 3\n"
+        "space: left-posterior-superior\n"
+        f"sizes: {sizes}\n"
+        f"space directions: {directions}\n"
+        "kinds: domain domain domain\n"
+        "endian: little\n"
+        "encoding: raw\n"
+        f"space origin: {_nrrd_vector(ijk_to_lps[:3, 3])}\n"
+        "\n"
+    )
+    voxels = np.ascontiguousarray(array, dtype=little)
+    return header.encode("ascii"), memoryview(voxels).cast("B")
+
+
+def _nrrd_vector(values: np.ndarray) -> str:
+    """`(a,b,c)` with each number's shortest exact text (and no negative zero)."""
+    return "(" + ",".join(repr(float(value) + 0.0) for value in values) + ")"
+
+
 def write_nrrd(path: Path, data: VolumeData, *, compress: bool = True) -> None:
     """Write `data` to `path`: `.nrrd` atomically (temp file, then rename), `.nhdr` as a detached
     header beside a `.raw`/`.raw.gz` data file. `compress` selects gzip (Slicer's default)."""
