@@ -18,6 +18,7 @@ from typing import Any
 
 from bridge import commands as c
 from bridge.scene.protocol import Scene
+from bridge.scene.types import GridTransformData
 
 Handler = Callable[[c.Command], Any]
 
@@ -90,6 +91,15 @@ def _put_volume(applier: Applier, cmd: c.PutVolume) -> dict[str, str]:
     return {"node": node.id}
 
 
+def _set_grid_transform(applier: Applier, cmd: c.SetGridTransform) -> dict[str, str]:
+    data = GridTransformData(displacements=cmd.displacements, ijk_to_ras=cmd.ijk_to_ras)
+    return {"node": applier.scene.set_grid_transform(cmd.node, data).id}
+
+
+def _set_slice_geometry(applier: Applier, cmd: c.SetSliceGeometry) -> None:
+    applier.scene.set_slice_geometry(cmd.view, cmd.slice_to_ras, cmd.field_of_view)
+
+
 def _load_file(applier: Applier, cmd: c.LoadFile) -> dict[str, list[str]]:
     ids = applier.scene.load_file(Path(cmd.path), cmd.filetype, cmd.properties)
     return {"loadedNodeIDs": ids}
@@ -147,9 +157,11 @@ _SCENE_HANDLERS: dict[type[c.Command], Callable[[Applier, Any], Any]] = {
     c.SetCamera: _set_camera,
     c.SetSliceOffset: _set_slice_offset,
     c.SetSliceOrientation: _set_slice_orientation,
+    c.SetSliceGeometry: _set_slice_geometry,
     c.SetMarkupsPoints: _set_markups_points,
     c.SetControlPoint: _set_control_point,
     c.PutVolume: _put_volume,
+    c.SetGridTransform: _set_grid_transform,
     c.LoadFile: _load_file,
     c.SaveNode: _save_node,
     c.DeleteNodes: _delete_nodes,

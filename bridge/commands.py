@@ -11,7 +11,8 @@ submission order with everything around it); a hashable key marks a high-rate up
 pending predecessor with the same key it may replace.
 
 The JSON form is `{"command": "<Kind>", "<field>": ...}` with numpy arrays as nested lists;
-a volume's voxels travel out of band (`PutVolume.array` is excluded from JSON).
+bulk arrays travel out of band (`PutVolume.array` and `SetGridTransform.displacements` are
+excluded from JSON).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bridge import geometry
+from bridge.scene import views
 from bridge.scene.types import (
     SLICE_ORIENTATIONS,
     SLICE_VIEWS,
@@ -153,6 +155,28 @@ def _volume_array(value: object) -> np.ndarray:
     if value.dtype.kind not in "biuf":
         raise ValueError(f"expected a numeric voxel type, got {value.dtype}")
     return value
+
+
+def _displacement_field(value: object) -> np.ndarray:
+    if not isinstance(value, np.ndarray):
+        raise ValueError(
+            "expected a numpy array (displacement fields travel out of band, not in JSON)"
+        )
+    if value.ndim != 4 or value.shape[3] != 3 or 0 in value.shape:
+        raise ValueError(f"expected a non-empty (k, j, i, 3) array, got shape {value.shape}")
+    if value.dtype.kind not in "iuf":
+        raise ValueError(f"expected numeric vectors, got {value.dtype}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError("contains NaN or infinite vectors")
+    return value
+
+
+def _slice_to_ras(value: object) -> np.ndarray:
+    return views.check_slice_to_ras(_matrix4(value))
+
+
+def _field_of_view(value: object) -> tuple[float, float]:
+    return views.check_field_of_view(value)
 
 
 def _slice_view(value: object) -> str:
@@ -431,6 +455,26 @@ class PutVolume(Command):
         return ("volume", self.node)
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SetGridTransform(Command):
+    """Replace (or create) a grid transform's displacement field; vectors travel out of band.
+
+    Coalesced per node like `PutVolume`: a field replaces the whole previous one, so a newer
+    upload for the same node (a registration streaming its iterations) makes an older one
+    that is still pending pointless.
+    """
+
+    json_excluded: ClassVar[frozenset[str]] = frozenset({"displacements"})
+
+    node: str = checked(_text)
+    displacements: np.ndarray = checked(_displacement_field)
+    ijk_to_ras: np.ndarray = checked(_matrix4, np.eye(4).tolist())
+
+    @property
+    def coalesce_key(self) -> Hashable:
+        return ("grid-transform", self.node)
+
+
 # -- barriers ----------------------------------------------------------------------------------
 
 
@@ -440,6 +484,19 @@ class SetSliceOrientation(Command):
 
     view: str = checked(_slice_view)
     orientation: str = checked(_orientation)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SetSliceGeometry(Command):
+    """Place a slice view: its whole SliceToRAS and field of view (`copySliceGeometryFrom`).
+
+    A barrier: it sets the offset too, so it must stay ordered with the offset and
+    orientation changes around it.
+    """
+
+    view: str = checked(_slice_view)
+    slice_to_ras: np.ndarray = checked(_slice_to_ras)
+    field_of_view: tuple[float, float] = checked(_field_of_view)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

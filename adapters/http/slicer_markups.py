@@ -4,14 +4,22 @@
   "position"}]}}`, positions in the list's own coordinates, as the original.
 * `fiducial?id=&index=&r=&a=&s=`: move one control point (`SetControlPoint`); `index` works
   (the original passed it on as text); an index equal to the point count appends a point.
-* `segmentations` / `segmentation`: the scene's `vtkMRMLSegmentationNode`s; exporting a
-  segment's geometry is not implemented (501), as the original's stub.
+* `segmentations`: every `vtkMRMLSegmentationNode`, `{id: {"name", "segmentIDs"}}`, read from
+  the node properties' `Segmentation → Segments` (as Slicer's PrintSelf shape).
+* `segmentation?segmentationID=&segmentID=&format=glTF`: the segment's closed surface, made
+  from its binary labelmap (`bridge.scene.surfaces`), as a glTF 2.0 document in world RAS mm
+  (JSON, inline buffer, like `threeDGraphics`). The original read `segmentID` from the
+  `segmentationID` key and answered `{"result": "not implemented yet"}`; here `segmentID` is
+  its own parameter, and leaving it out exports every segment (one glTF node each).
 * `tracking?m=&p=&q=`: `m` is the row-major 3×3 rotation (9 numbers), `p` the position,
   `q` a w,x,y,z quaternion that overrides `m` (`SetTrackingPose`, coalesced per part);
   the first call creates the `tracker` transform and the `trackingDevice` cube.
 """
 
 from __future__ import annotations
+
+import asyncio
+import functools
 
 import numpy as np
 from aiohttp import web
@@ -21,6 +29,7 @@ from adapters.http.routing import QueryParams
 from adapters.http.slicer_common import apply, find_node, scene_of, text_response
 from bridge import commands as c
 from bridge.geometry import GeometryError, quaternion_to_rotation
+from bridge.scene.surfaces import segments_gltf
 from bridge.scene.types import SceneError
 
 FIDUCIAL_LIST = "vtkMRMLMarkupsFiducialNode"
@@ -65,10 +74,23 @@ async def segmentations(request: web.Request) -> web.Response:
 
 async def segmentation(request: web.Request) -> web.Response:
     params = QueryParams(request)
-    node = find_node(
-        scene_of(request), params.text("segmentationID") or f"{SEGMENTATION}*", SEGMENTATION
+    scene = scene_of(request)
+    node = find_node(scene, params.text("segmentationID") or f"{SEGMENTATION}*", SEGMENTATION)
+    file_format = params.text("format") or "glTF"
+    if file_format.lower() != "gltf":
+        raise HttpError(400, f"format {file_format} not supported; supported: glTF")
+    segment_id = params.text("segmentID")
+    try:
+        data, world = scene.segmentation(node.id), scene.world_matrix(node.id)
+        chosen = None if not segment_id else [data.segment(segment_id).id]
+    except SceneError as error:
+        raise HttpError(404 if isinstance(error, LookupError) else 400, str(error)) from None
+    # The surface is computed in a worker thread from read-only arrays the scene handed out,
+    # so a large segment does not stall the loop (and the scene is not touched there).
+    document = await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(segments_gltf, data, chosen, world, node_id=node.id)
     )
-    raise HttpError(501, f"exporting segments of {node.id} is not implemented")
+    return json_response(document)
 
 
 async def tracking(request: web.Request) -> web.Response:

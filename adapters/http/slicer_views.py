@@ -1,10 +1,11 @@
 """`/slicer` routes about views: layout (`gui`), slice and 3D images, the window, glTF.
 
 Each handler first applies the view changes its parameters ask for, as commands through the
-bus (orientation, offset, camera, layout), then reads the picture from the scene's renderer:
-`render_slice(view, size)`, `render_threed(view, size, look_from_axis)`, `screenshot(size)`
-(PNG bytes) and `gltf(view, box_visible)` (a glTF 2.0 dict). A scene without a renderer
-answers 501 after applying the changes.
+bus (orientation, offset, the whole slice geometry for `copySliceGeometryFrom`, camera,
+layout), then reads the picture from the scene's renderer: `render_slice(view, size)`,
+`render_threed(view, size, look_from_axis)`, `screenshot(size)` (PNG bytes) and
+`gltf(view, box_visible)` (a glTF 2.0 dict). A scene without a renderer answers 501 after
+applying the changes.
 
 Differences from Slicer's WebServer (improvements, never a different meaning): `size` is
 honoured (`size=256` or `size=320x200`); `scrollTo=0` and `offset=0` are honoured (the original
@@ -171,18 +172,20 @@ def scroll_offset(scene: Scene, view: str, fraction: float) -> float:
 
 
 async def copy_slice_geometry(request: web.Request, view: str, other: str) -> None:
-    """Give `view` the orientation and offset of `other`.
-
-    Slicer copies the other view's whole SliceToRAS and field of view; the Scene protocol has
-    no call to set those, so the in-plane centre and zoom of `view` are kept.
-    """
+    """Slicer's `copySliceGeometryFrom`: `view` takes `other`'s whole SliceToRAS (plane,
+    orientation, in-plane centre) and its field-of-view width, keeping its own aspect ratio
+    (`SetSliceGeometry`, one command, so nothing can land between the two changes)."""
     if other == view:
         return
     scene = scene_of(request)
-    source = scene.slice_view(other)
-    if source.orientation != scene.slice_view(view).orientation:
-        await apply(request, c.SetSliceOrientation, view=view, orientation=source.orientation)
-    await apply(request, c.SetSliceOffset, view=view, offset=source.offset)
+    source, target = scene.slice_view(other), scene.slice_view(view)
+    await apply(
+        request,
+        c.SetSliceGeometry,
+        view=view,
+        slice_to_ras=source.slice_to_ras,
+        field_of_view=views.copied_field_of_view(source.field_of_view, target.field_of_view),
+    )
 
 
 def render(scene: Scene, method: str, what: str, *args: Any, **kwargs: Any) -> Any:

@@ -10,13 +10,20 @@
   `{'status': 'success'}` (not strict JSON — kept because it is what the original sends).
 * `volumeSelection?cmd=next|previous` cycles the active volume (`SelectVolume`); the original
   always failed.
-* `gridTransform(s)`: listed from the scene's `vtkMRMLGridTransformNode`s; downloading needs a
-  scene offering `grid_transform(ref)`; uploading is not implemented (501), as in the original.
+* `gridTransforms` lists the scene's `vtkMRMLGridTransformNode`s (`[{"name", "id"}]`).
+  `gridTransform?id=` without a body answers the displacement field as a 4-D NRRD in the
+  original's layout (`grid_transform_nrrd.encode_grid_transform_nrrd`, with the original's
+  bugs fixed); **with a body** (a 4-D vector NRRD, any encoding pynrrd reads, LPS vectors as
+  Slicer's displacement-field files) it uploads: a `SetGridTransform` into the matched grid
+  transform, or a new one named after `id` (`GridTransform` when none is given). The original
+  never implemented uploads (500); the reply is `{"success": true, "id": <node id>}`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -24,9 +31,12 @@ from adapters.http.responses import HttpError, json_response
 from adapters.http.routing import QueryParams
 from adapters.http.slicer_common import apply, command, find_node, scene_of, submit, text_response
 from bridge import commands as c
-from bridge.scene.io.grid_transform_nrrd import GridTransformData, encode_grid_transform_nrrd
+from bridge.scene.io.grid_transform_nrrd import (
+    decode_grid_transform_nrrd,
+    encode_grid_transform_nrrd,
+)
 from bridge.scene.io.nrrd_io import decode_nrrd, encode_webserver_nrrd
-from bridge.scene.types import SceneError, VolumeData
+from bridge.scene.types import GridTransformData, SceneError, VolumeData
 
 SCALAR_VOLUME = "vtkMRMLScalarVolumeNode"
 VOLUME = "vtkMRMLVolumeNode"
@@ -34,9 +44,12 @@ GRID_TRANSFORM = "vtkMRMLGridTransformNode"
 DEFAULT_VOLUME_REF = "vtkMRMLScalarVolumeNode*"
 DEFAULT_GRID_REF = "vtkMRMLGridTransformNode*"
 NEW_VOLUME_NAME = "Volume"
+NEW_GRID_NAME = "GridTransform"
 #: Bodies above this are decoded in a worker thread, so the loop keeps serving meanwhile.
 _DECODE_OFF_LOOP_BYTES = 1 << 20
 _POST_REPLY = b"{'status': 'success'}"
+
+T = TypeVar("T")
 
 
 # -- lists and selection ------------------------------------------------------------------------
@@ -114,27 +127,61 @@ async def _put_volume(request: web.Request, body: bytes) -> web.Response:
 
 async def _decode(body: bytes) -> VolumeData:
     try:
-        if len(body) > _DECODE_OFF_LOOP_BYTES:
-            return await asyncio.get_running_loop().run_in_executor(None, decode_nrrd, body)
-        return decode_nrrd(body)
+        return await _off_loop_if_large(decode_nrrd, body)
     except SceneError as error:
         raise HttpError(400, f"POST /slicer/volume: {error}") from None
 
 
+async def _off_loop_if_large(decode: Callable[[bytes], T], body: bytes) -> T:
+    """Small bodies are decoded on the loop; large ones in a worker thread."""
+    if len(body) > _DECODE_OFF_LOOP_BYTES:
+        return await asyncio.get_running_loop().run_in_executor(None, decode, body)
+    return decode(body)
+
+
 # -- grid transforms ----------------------------------------------------------------------------
 async def grid_transform(request: web.Request) -> web.Response:
-    if await request.read():
-        raise HttpError(501, "POST gridTransform is not implemented")
+    """Upload when the request has a body (whatever the method), else download."""
+    body = await request.read()
+    if body:
+        return await _put_grid_transform(request, body)
     scene = scene_of(request)
     node = find_node(scene, QueryParams(request).text("id") or DEFAULT_GRID_REF, GRID_TRANSFORM)
-    reader = getattr(scene, "grid_transform", None)
-    if reader is None:
-        raise HttpError(501, "this scene cannot export grid transforms (no grid_transform())")
-    grid: GridTransformData = reader(node.id)
     try:
-        body = encode_grid_transform_nrrd(grid)
+        payload = encode_grid_transform_nrrd(scene.grid_transform(node.id))
     except SceneError as error:
         raise HttpError(500, str(error)) from None
-    response = web.Response(body=body, headers={"Cache-Control": "no-cache"})
+    response = web.Response(body=payload, headers={"Cache-Control": "no-cache"})
     response.content_type = "application/octet-stream"
     return response
+
+
+async def _put_grid_transform(request: web.Request, body: bytes) -> web.Response:
+    scene = scene_of(request)
+    try:
+        grid: GridTransformData = await _off_loop_if_large(decode_grid_transform_nrrd, body)
+    except SceneError as error:
+        raise HttpError(400, f"POST /slicer/gridTransform: {error}") from None
+    ref = QueryParams(request).text("id")
+    try:
+        target = scene.find(ref or DEFAULT_GRID_REF, GRID_TRANSFORM).id
+    except SceneError:
+        target = ref or NEW_GRID_NAME  # a new grid transform named as the id asked for
+        if ref and scene.nodes(id=ref):
+            raise HttpError(
+                400, f"{ref} is not a grid transform; POST /slicer/gridTransform writes those"
+            ) from None
+    result = await submit(
+        request,
+        command(
+            request,
+            c.SetGridTransform,
+            node=target,
+            displacements=grid.displacements,
+            ijk_to_ras=grid.ijk_to_ras,
+        ),
+    )
+    answer: dict[str, object] = {"success": True}
+    if isinstance(result, dict) and "node" in result:  # None: superseded by a newer upload
+        answer["id"] = result["node"]
+    return json_response(answer)

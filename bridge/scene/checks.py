@@ -1,9 +1,10 @@
 """Checks on values callers hand the headless scene, each failure a `SceneError`.
 
 Geometry shapes are `bridge.geometry`'s (used here, not repeated); this module adds what only
-a scene needs — voxel arrays, point lists, IJK→RAS that spans space, control point indices,
-Slicer's string flags — and turns `GeometryError` into the scene's caller error, so the bus and
-the adapters see one error type for "your arguments are wrong". Checked arrays come back as
+a scene needs — voxel arrays, displacement fields, segments, point lists, IJK→RAS that spans
+space, control point indices, Slicer's string flags — and turns `GeometryError` into the
+scene's caller error, so the bus and the adapters see one error type for "your arguments are
+wrong". Checked arrays come back as
 private read-only copies: the scene keeps them, and callers may reuse their buffers.
 """
 
@@ -12,12 +13,13 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from bridge.geometry import GeometryError, as_array, as_matrix4, as_vector3
-from bridge.scene.types import SceneError
+from bridge.scene.types import SceneError, Segment
 
 #: Voxel kinds a scalar volume may hold (bool is stored as uint8, as VTK has no bool).
 _VOXEL_KINDS = frozenset("biuf")
@@ -73,6 +75,73 @@ def voxels(value: object) -> np.ndarray:
     return copy
 
 
+def displacement_field(value: object) -> np.ndarray:
+    """A (k, j, i, 3) field of finite displacement vectors, as floating point: float32 and
+    float64 are kept (a grid transform's NRRD says which), anything else becomes float64."""
+    source = _numpy(value, "displacement field")
+    if source.ndim != 4 or source.shape[3] != 3 or 0 in source.shape:
+        raise SceneError(
+            f"displacement field must be (k, j, i, 3) and not empty, got shape {source.shape}"
+        )
+    if source.dtype.kind not in _VOXEL_KINDS:
+        raise SceneError(f"displacement vectors must be numeric, got dtype {source.dtype}")
+    kept = source.dtype.kind == "f" and source.dtype.itemsize in (4, 8)
+    copy = np.array(source, dtype=source.dtype.newbyteorder("=") if kept else np.float64)
+    if not np.all(np.isfinite(copy)):
+        raise SceneError("displacement field contains NaN or infinite vectors")
+    copy.setflags(write=False)
+    return copy
+
+
+def grid_shape(value: object) -> tuple[int, int, int]:
+    """A (k, j, i) grid size: three positive integers."""
+    try:
+        shape = tuple(operator.index(side) for side in value)  # type: ignore[attr-defined]
+    except TypeError:
+        raise SceneError(f"grid shape must be three whole numbers, got {value!r}") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise SceneError(f"grid shape must be three positive whole numbers, got {value!r}")
+    return shape  # type: ignore[return-value]
+
+
+def segments(values: object, shape: tuple[int, int, int]) -> list[Segment]:
+    """Segments with unique non-empty ids, RGB colours in 0..1, non-zero label values and
+    bool masks of the segmentation's grid `shape`; each mask (and the tags) a private
+    read-only copy."""
+    checked: list[Segment] = []
+    seen: set[str] = set()
+    for segment in values:  # type: ignore[attr-defined]
+        if not isinstance(segment, Segment):
+            raise SceneError(f"expected Segment values, got {type(segment).__name__}")
+        if not segment.id or segment.id in seen:
+            raise SceneError(f"segment ids must be unique and non-empty, got {segment.id!r}")
+        seen.add(segment.id)
+        mask = _numpy(segment.mask, f"segment {segment.id} mask")
+        if mask.shape != tuple(shape):
+            raise SceneError(
+                f"segment {segment.id}: mask shape {mask.shape} is not the grid's {tuple(shape)}"
+            )
+        color = array(segment.color, (3,), f"segment {segment.id} colour")
+        if not np.all((color >= 0.0) & (color <= 1.0)):
+            raise SceneError(f"segment {segment.id}: colour components must be within 0..1")
+        label = index(segment.label_value)
+        if label == 0:
+            raise SceneError(f"segment {segment.id}: label value 0 means no segment")
+        copy = np.array(mask, dtype=bool)
+        copy.setflags(write=False)
+        checked.append(
+            Segment(
+                id=str(segment.id),
+                name=str(segment.name),
+                color=(float(color[0]), float(color[1]), float(color[2])),
+                mask=copy,
+                label_value=label,
+                tags=MappingProxyType({str(k): str(v) for k, v in dict(segment.tags).items()}),
+            )
+        )
+    return checked
+
+
 def points(value: object) -> np.ndarray:
     """Control point positions as an N×3 float array (an empty sequence is zero points)."""
     positions = _numpy(value, "points", np.float64)
@@ -100,4 +169,16 @@ def truthy(value: object) -> bool:
     return str(value).strip().lower() in _TRUE_WORDS
 
 
-__all__ = ["array", "ijk_to_ras", "index", "matrix4", "points", "truthy", "vector3", "voxels"]
+__all__ = [
+    "array",
+    "displacement_field",
+    "grid_shape",
+    "ijk_to_ras",
+    "index",
+    "matrix4",
+    "points",
+    "segments",
+    "truthy",
+    "vector3",
+    "voxels",
+]

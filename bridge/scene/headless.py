@@ -7,6 +7,13 @@ Geometry of views lives in `views`, node state in `nodes`, the PrintSelf-shaped 
 in `properties`, argument checks in `checks`, the mapping of files onto nodes in `files`
 (whose formats are `bridge.scene.io`'s).
 
+Grid (displacement field) transforms are held and can parent other nodes, but they are
+non-linear: `world_matrix` (and `transform_matrix`) of a chain that holds one raises
+`NonLinearTransformError`, as Slicer's `GetMatrixTransformToWorld` fails, instead of silently
+treating the field as the identity. The renderer leaves such nodes out (it cannot warp them),
+fitting a slice view to a volume under one uses the volume's own geometry, and saving with
+transforms applied refuses the chain.
+
 It must stay synchronous and free of transports: callers (the bus's appliers) run it on the
 loop thread, and change events are plain callbacks made after each change.
 """
@@ -32,13 +39,16 @@ from bridge.scene.types import (
     CameraState,
     ControlPoint,
     EventKind,
+    GridTransformData,
     MarkupsData,
     ModelData,
     NodeInfo,
     NodeNotFound,
+    NonLinearTransformError,
     SceneError,
     SceneEvent,
     SceneListener,
+    SegmentationData,
     SliceViewState,
     VolumeData,
     canonical_layout,
@@ -99,14 +109,19 @@ class HeadlessScene:
         node = self._match(ref, n.TransformNode, create=create)
         if node is None:
             return self._add(n.LinearTransformNode(name=ref, matrix_to_parent=checked))
+        if not isinstance(node, n.LinearTransformNode):
+            raise SceneError(
+                f"{node.id} is a {node.class_name}: a matrix sets linear transforms only"
+            )
         node.matrix_to_parent = checked
         self._emit("modified", node, "transform")
         return node.info
 
     def transform_matrix(self, ref: str) -> np.ndarray:
-        return np.array(self._get(ref, n.TransformNode).matrix_to_parent)
+        return np.array(_to_parent(self._get(ref, n.TransformNode)))
 
     def world_matrix(self, ref: str) -> np.ndarray:
+        """See `Scene.world_matrix`; NonLinearTransformError under (or of) a grid transform."""
         return self._world(self._find(ref))
 
     def set_parent_transform(self, ref: str, transform_ref: str | None) -> None:
@@ -130,7 +145,7 @@ class HeadlessScene:
         checked_rotation = None if rotation is None else checks.array(rotation, (3, 3), "rotation")
         checked_position = None if position is None else checks.vector3(position, "position")
         tracker = self._match(TRACKER_NAME, n.TransformNode)
-        matrix = np.eye(4) if tracker is None else np.array(tracker.matrix_to_parent)
+        matrix = np.eye(4) if tracker is None else np.array(_to_parent(tracker))
         if checked_rotation is not None:
             matrix[:3, :3] = checked_rotation
         if checked_position is not None:
@@ -148,6 +163,31 @@ class HeadlessScene:
         elif tracker is None:
             self.set_parent_transform(device.id, info.id)
         return info
+
+    # -- grid transforms -------------------------------------------------------------------------
+    def set_grid_transform(
+        self, ref: str, data: GridTransformData, *, create: bool = True
+    ) -> NodeInfo:
+        """Replace a grid transform's displacement field, or create one named `ref`; a
+        linear transform of that name is refused, not converted."""
+        node = self._match(ref, n.TransformNode, create=create)
+        if node is None:
+            return self._add(files.grid_transform_node(data, ref))
+        if not isinstance(node, n.GridTransformNode):
+            raise SceneError(
+                f"{node.id} is a {node.class_name}: a displacement field sets grid transforms only"
+            )
+        files.apply_grid(node, data)
+        self._emit("modified", node, "transform")
+        return node.info
+
+    def grid_transform(self, ref: str) -> GridTransformData:
+        node = self._get(ref, n.GridTransformNode)
+        return GridTransformData(
+            displacements=node.displacements,
+            ijk_to_ras=np.array(node.grid_ijk_to_ras),
+            name=node.name,
+        )
 
     # -- volumes -------------------------------------------------------------------------------
     def set_volume(
@@ -244,10 +284,13 @@ class HeadlessScene:
             locked=node.locked,
         )
 
-    # -- models --------------------------------------------------------------------------------
+    # -- models and segmentations --------------------------------------------------------------
     def model(self, ref: str) -> ModelData:
         node = self._get(ref, n.ModelNode)
         return replace(node.mesh, name=node.name)
+
+    def segmentation(self, ref: str) -> SegmentationData:
+        return files.segmentation_data(self._get(ref, n.SegmentationNode))
 
     # -- views and layout ----------------------------------------------------------------------
     def slice_view(self, view: str) -> SliceViewState:
@@ -282,6 +325,19 @@ class HeadlessScene:
         node.orientation = wanted
         node.slice_to_ras = views.slice_to_ras(wanted)
         self._fit_slice(node)
+        self._emit("modified", node, "view")
+
+    def set_slice_geometry(
+        self, view: str, slice_to_ras: np.ndarray, field_of_view: tuple[float, float]
+    ) -> None:
+        """Place the view's plane (its whole SliceToRAS) and size (field of view, mm), as
+        `copySliceGeometryFrom` does; the orientation follows from the matrix (a preset's
+        name, or `reformat`). Nothing is refitted."""
+        node = self._slice_node(view)
+        matrix = views.check_slice_to_ras(checks.matrix4(slice_to_ras, "SliceToRAS"))
+        node.field_of_view = views.check_field_of_view(field_of_view)
+        node.slice_to_ras = matrix
+        node.orientation = views.orientation_of(matrix)
         self._emit("modified", node, "view")
 
     def camera(self, view: str = "3d") -> CameraState:
@@ -419,8 +475,9 @@ class HeadlessScene:
         node = self._find(ref)
         target = self._resolve(path)
         props = dict(properties or {})
-        writer = files.writer_for(node, props.get("fileFormat") or target.name)
         world = self._world_above(node) if apply_transforms else np.eye(4)
+        hardened = not np.array_equal(world, np.eye(4))
+        writer = files.writer_for(node, props.get("fileFormat") or target.name, hardened=hardened)
         try:
             writer(node, target, props, world)
         except (OSError, SceneError) as error:  # the io writers report file errors as SceneError
@@ -567,14 +624,15 @@ class HeadlessScene:
             parent_id = parent.parent_transform_id
 
     def _world_above(self, node: n.Node) -> np.ndarray:
-        """Product of the parent transforms only: P_root … P_parent."""
+        """Product of the parent transforms only: P_root … P_parent (NonLinearTransformError
+        if one of them is a grid transform)."""
         matrix = np.eye(4)
         for parent in self._ancestors(node):
-            matrix = parent.matrix_to_parent @ matrix
+            matrix = _to_parent(parent, below=node) @ matrix
         return matrix
 
     def _world(self, node: n.Node) -> np.ndarray:
-        own = node.matrix_to_parent if isinstance(node, n.TransformNode) else np.eye(4)
+        own = _to_parent(node) if isinstance(node, n.TransformNode) else np.eye(4)
         return self._world_above(node) @ own
 
     def _slice_nodes(self) -> list[n.SliceNode]:
@@ -594,9 +652,15 @@ class HeadlessScene:
         RAS; with no background, centre the plane on the origin."""
         volume = self._nodes.get(slice_node.background_volume_id or "")
         if not isinstance(volume, n.VolumeNode):
-            slice_node.slice_to_ras = views.slice_to_ras(slice_node.orientation)
+            centred = np.array(slice_node.slice_to_ras)
+            centred[:3, 3] = 0.0
+            centred.setflags(write=False)
+            slice_node.slice_to_ras = centred
             return
-        ijk_to_world = self._world(volume) @ volume.ijk_to_ras
+        try:
+            ijk_to_world = self._world(volume) @ volume.ijk_to_ras
+        except NonLinearTransformError:  # under a grid transform: fit to its own geometry
+            ijk_to_world = np.asarray(volume.ijk_to_ras)
         corners = views.volume_corners(ijk_to_world, volume.array.shape)
         slice_node.slice_to_ras, slice_node.field_of_view = views.fit_to_corners(
             slice_node.slice_to_ras, corners
@@ -629,6 +693,16 @@ class HeadlessScene:
                 listener(event)
             except Exception:
                 logger.exception("scene listener %r failed on %s", listener, event)
+
+
+def _to_parent(node: n.Node, below: n.Node | None = None) -> np.ndarray:
+    """A transform node's matrix-to-parent; NonLinearTransformError for a grid transform."""
+    if isinstance(node, n.LinearTransformNode):
+        return node.matrix_to_parent
+    under = "" if below is None else f"{below.id} is under "
+    raise NonLinearTransformError(
+        f"{under}{node.id} ({node.class_name}), a non-linear transform: it has no matrix"
+    )
 
 
 def _fill_points(node: n.MarkupsNode, positions: np.ndarray, labels: Sequence[str] | None) -> None:

@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from bridge.scene import views
-from bridge.scene.types import ControlPoint, ModelData, NodeInfo
+from bridge.scene.types import ControlPoint, ModelData, NodeInfo, Segment
 
 
 def frozen_array(value: object) -> np.ndarray:
@@ -131,16 +131,34 @@ class LabelMapVolumeNode(ScalarVolumeNode):
 # -- transforms --------------------------------------------------------------------------------
 @dataclass(eq=False, kw_only=True)
 class TransformNode(DisplayableNode):
-    """vtkMRMLTransformNode: maps its children's coordinates into its parent's."""
+    """vtkMRMLTransformNode: maps its children's coordinates into its parent's.
+
+    The base holds no transform itself: a linear node holds a matrix, a grid node a
+    displacement field, and only the linear one can answer a matrix.
+    """
 
     class_name: ClassVar[str] = "vtkMRMLTransformNode"
+
+
+@dataclass(eq=False, kw_only=True)
+class LinearTransformNode(TransformNode):
+    """vtkMRMLLinearTransformNode: a 4×4 matrix-to-parent."""
+
+    class_name: ClassVar[str] = "vtkMRMLLinearTransformNode"
 
     matrix_to_parent: np.ndarray = field(default_factory=lambda: frozen_array(np.eye(4)))
 
 
 @dataclass(eq=False, kw_only=True)
-class LinearTransformNode(TransformNode):
-    class_name: ClassVar[str] = "vtkMRMLLinearTransformNode"
+class GridTransformNode(TransformNode):
+    """vtkMRMLGridTransformNode: a displacement field (vtkOrientedGridTransform), stored as
+    the transform from parent as Slicer stores it: `displacements` (k, j, i, 3) RAS vectors
+    on the grid `grid_ijk_to_ras` places. Non-linear: it has no matrix."""
+
+    class_name: ClassVar[str] = "vtkMRMLGridTransformNode"
+
+    displacements: np.ndarray
+    grid_ijk_to_ras: np.ndarray
 
 
 # -- markups and models ------------------------------------------------------------------------
@@ -180,6 +198,21 @@ class ModelNode(DisplayableNode):
     class_name: ClassVar[str] = "vtkMRMLModelNode"
 
     mesh: ModelData
+
+
+# -- segmentations -----------------------------------------------------------------------------
+@dataclass(eq=False, kw_only=True)
+class SegmentationNode(DisplayableNode):
+    """vtkMRMLSegmentationNode with a binary labelmap source representation: segments in
+    order, each a bool (k, j, i) mask on the one grid `ijk_to_ras` places."""
+
+    class_name: ClassVar[str] = "vtkMRMLSegmentationNode"
+
+    segments: list[Segment] = field(default_factory=list)
+    ijk_to_ras: np.ndarray = field(default_factory=lambda: frozen_array(np.eye(4)))
+    shape: tuple[int, int, int] = (1, 1, 1)
+    reference_extent_offset: tuple[int, int, int] = (0, 0, 0)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 # -- views, camera, layout ---------------------------------------------------------------------
@@ -307,6 +340,7 @@ __all__ = [
     "CameraNode",
     "DisplayableNode",
     "FileSource",
+    "GridTransformNode",
     "LabelMapVolumeNode",
     "LayoutNode",
     "LinearTransformNode",
@@ -315,6 +349,7 @@ __all__ = [
     "ModelNode",
     "Node",
     "ScalarVolumeNode",
+    "SegmentationNode",
     "SliceNode",
     "StorableNode",
     "TransformNode",

@@ -112,9 +112,62 @@ def _volume(node: n.VolumeNode) -> Properties:
     }
 
 
-def _transform(node: n.TransformNode) -> Properties:
+def _linear_transform(node: n.LinearTransformNode) -> Properties:
     """16 numbers, row-major, as the matrix is read out of Slicer."""
     return {"MatrixTransformToParent": _flat(node.matrix_to_parent)}
+
+
+def _grid_transform(node: n.GridTransformNode) -> Properties:
+    """The vtkOrientedGridTransform a grid node holds (from parent): its displacement grid
+    as vtkImageData prints it (geometry in spacing, origin and a direction matrix), scale,
+    shift and cubic interpolation, as Slicer sets them on load."""
+    matrix = np.asarray(node.grid_ijk_to_ras, dtype=np.float64)
+    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    nk, nj, ni, _ = node.displacements.shape
+    return {
+        "TransformFromParent": {
+            "DisplacementGrid": {
+                "Spacing": _floats(spacing),
+                "Origin": _floats(matrix[:3, 3]),
+                "Dimensions": [ni, nj, nk],
+                "Extent": [0, ni - 1, 0, nj - 1, 0, nk - 1],
+                "ScalarType": VTK_SCALAR_TYPES.get(
+                    node.displacements.dtype.name, node.displacements.dtype.name
+                ),
+                "NumberOfScalarComponents": 3,
+            },
+            "GridDirectionMatrix": _flat(_direction_matrix(matrix[:3, :3] / spacing)),
+            "DisplacementScale": 1.0,
+            "DisplacementShift": 0.0,
+            "InterpolationMode": "Cubic",
+        }
+    }
+
+
+def _direction_matrix(directions: np.ndarray) -> np.ndarray:
+    matrix = np.eye(4)
+    matrix[:3, :3] = directions
+    return matrix
+
+
+def _segmentation(node: n.SegmentationNode) -> Properties:
+    """`Segmentation → Segments → <id> → Name/Color…`, the shape `/slicer/segmentations`
+    (and clients parsing Slicer's PrintSelf) read; segments in their order."""
+    return {
+        "Segmentation": {
+            "SourceRepresentationName": "Binary labelmap",
+            "NumberOfSegments": len(node.segments),
+            "Segments": {
+                segment.id: {
+                    "Name": segment.name,
+                    "Color": _floats(segment.color),
+                    "LabelValue": int(segment.label_value),
+                    "Tags": dict(segment.tags),
+                }
+                for segment in node.segments
+            },
+        }
+    }
 
 
 def _control_point(point: Any) -> Properties:
@@ -190,7 +243,9 @@ SECTIONS: dict[type, Section] = {
     n.TransformableNode: _transformable,
     n.DisplayableNode: _displayable,
     n.VolumeNode: _volume,
-    n.TransformNode: _transform,
+    n.LinearTransformNode: _linear_transform,
+    n.GridTransformNode: _grid_transform,
+    n.SegmentationNode: _segmentation,
     n.MarkupsNode: _markups,
     n.ModelNode: _model,
     n.AbstractViewNode: _view,

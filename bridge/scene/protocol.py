@@ -20,10 +20,12 @@ import numpy as np
 
 from bridge.scene.types import (
     CameraState,
+    GridTransformData,
     MarkupsData,
     ModelData,
     NodeInfo,
     SceneListener,
+    SegmentationData,
     SliceViewState,
     VolumeData,
 )
@@ -54,14 +56,19 @@ class Scene(Protocol):
 
     # -- transforms ----------------------------------------------------------------------------
     def set_transform(self, ref: str, matrix: np.ndarray, *, create: bool = True) -> NodeInfo:
-        """Set a linear transform's matrix-to-parent; create the node named `ref` if absent."""
+        """Set a linear transform's matrix-to-parent; create the node named `ref` if absent.
+        SceneError if `ref` is a grid transform (a matrix does not replace a field)."""
 
     def transform_matrix(self, ref: str) -> np.ndarray:
-        """The linear transform's matrix-to-parent."""
+        """The linear transform's matrix-to-parent (NonLinearTransformError for a grid)."""
 
     def world_matrix(self, ref: str) -> np.ndarray:
         """Local→world matrix of any node: the product of its parent transforms (identity for
-        a node under no transform). For a transform node, includes its own matrix."""
+        a node under no transform). For a transform node, includes its own matrix.
+
+        A grid transform in that chain has no matrix: NonLinearTransformError (a SceneError)
+        naming it, as Slicer's `GetMatrixTransformToWorld` fails — never a matrix that
+        silently leaves the displacement out."""
 
     def set_parent_transform(self, ref: str, transform_ref: str | None) -> None:
         """Put a node under a transform (None: under none). Refuses cycles."""
@@ -73,6 +80,17 @@ class Scene(Protocol):
     ) -> NodeInfo:
         """The `/slicer/tracking` cursor: update only the given parts of the `tracker`
         transform, creating it and the `trackingDevice` cube model under it on first use."""
+
+    # -- grid transforms -------------------------------------------------------------------------
+    def set_grid_transform(
+        self, ref: str, data: GridTransformData, *, create: bool = True
+    ) -> NodeInfo:
+        """Replace a `vtkMRMLGridTransformNode`'s displacement field (vectors in RAS, the
+        transform from parent as Slicer stores it), or create one named `ref`. SceneError if
+        `ref` is a linear transform."""
+
+    def grid_transform(self, ref: str) -> GridTransformData:
+        """A grid transform's displacement field and grid geometry."""
 
     # -- volumes -------------------------------------------------------------------------------
     def set_volume(
@@ -110,8 +128,12 @@ class Scene(Protocol):
 
     def markups(self, ref: str) -> MarkupsData: ...
 
-    # -- models --------------------------------------------------------------------------------
+    # -- models and segmentations --------------------------------------------------------------
     def model(self, ref: str) -> ModelData: ...
+
+    def segmentation(self, ref: str) -> SegmentationData:
+        """A `vtkMRMLSegmentationNode`'s segments (id, name, colour, binary labelmap) on its
+        one grid, in local coordinates (`world_matrix` places them)."""
 
     # -- views and layout ----------------------------------------------------------------------
     def slice_view(self, view: str) -> SliceViewState: ...
@@ -119,6 +141,13 @@ class Scene(Protocol):
     def set_slice_offset(self, view: str, offset: float) -> None: ...
 
     def set_slice_orientation(self, view: str, orientation: str) -> None: ...
+
+    def set_slice_geometry(
+        self, view: str, slice_to_ras: np.ndarray, field_of_view: tuple[float, float]
+    ) -> None:
+        """Set a slice view's whole SliceToRAS (orthonormal 3×3 columns: slice x, slice y,
+        normal) and its field of view (width, height mm), as `copySliceGeometryFrom` does;
+        the orientation becomes the matching preset's name or `reformat`."""
 
     def camera(self, view: str = "3d") -> CameraState: ...
 
@@ -181,8 +210,9 @@ class Scene(Protocol):
     def load_file(
         self, path: Path, filetype: str | None = None, properties: Mapping[str, str] | None = None
     ) -> list[str]:
-        """Load a file (NRRD/NHDR, .mrk.json, .tfm/.txt/.h5 linear, DICOM folder or file)
-        into new nodes; returns their ids. `properties` as Slicer's load properties
+        """Load a file (NRRD/NHDR volumes, .mrk.json, .tfm/.txt linear transforms, a
+        displacement-field NRRD as `TransformFile`, `.seg.nrrd` segmentations, a DICOM folder
+        or file) into new nodes; returns their ids. `properties` as Slicer's load properties
         (`name`, `labelmap`, …)."""
 
     def save_node(

@@ -20,6 +20,10 @@ its surface at the window's level (shaded from the depth map), with its maximum-
 projection glowing where rays find no surface; the visible models lit by a headlight; the
 visible markups control points as spheres — surface, models and points depth-tested together.
 
+Nodes under a grid (displacement field) transform are left out of every view and of the
+glTF export: the renderer cannot warp them, and drawing them unwarped would show them where
+they are not (their `world_matrix` raises `NonLinearTransformError`).
+
 It changes the scene only where Slicer's routes do: `lookFromAxis` moves the camera (callers
 that route writes through the bus build that move with `camera_axes.look_from_axis`).
 """
@@ -41,6 +45,7 @@ from bridge.scene.types import (
     SLICE_VIEWS,
     CameraState,
     NodeNotFound,
+    NonLinearTransformError,
     SceneError,
     SliceViewState,
     VolumeData,
@@ -146,7 +151,7 @@ class SceneRenderer:
         try:
             data = self.scene.volume(volume_id)
             world = self.scene.world_matrix(volume_id)
-        except NodeNotFound:
+        except (NodeNotFound, NonLinearTransformError):
             return None
         return data, world @ data.ijk_to_ras
 
@@ -288,6 +293,13 @@ class SceneRenderer:
             )
 
     # -- what the 3D view holds ----------------------------------------------------------------
+    def _linear_world(self, node_id: str) -> np.ndarray | None:
+        """The node's world matrix; None under a non-linear transform (not drawn)."""
+        try:
+            return self.scene.world_matrix(node_id)
+        except NonLinearTransformError:
+            return None
+
     def _visible(self, node_id: str) -> bool:
         return bool(self.scene.node_properties(node_id).get("Visibility", True))
 
@@ -299,7 +311,9 @@ class SceneRenderer:
             model = self.scene.model(info.id)
             if len(model.triangles) == 0:
                 continue
-            world = self.scene.world_matrix(info.id)
+            world = self._linear_world(info.id)
+            if world is None:
+                continue
             mesh = meshes.model_mesh(model.vertices, model.triangles, model.normals, world)
             yield info.id, mesh, tuple(float(c) for c in model.color)  # type: ignore[misc]
 
@@ -315,7 +329,9 @@ class SceneRenderer:
             shown = [point for point in data.points if point.visible]
             if not shown:
                 continue
-            world = self.scene.world_matrix(info.id)
+            world = self._linear_world(info.id)
+            if world is None:
+                continue
             local = np.array([point.position for point in shown], dtype=np.float64)
             centers = local @ world[:3, :3].T + world[:3, 3]
             selected = all(point.selected for point in shown)

@@ -2,12 +2,12 @@
 
 These types hold no behaviour and no references into a scene, so the same values come out
 of the headless scene and the MRML scene, and file readers (NRRD, markups JSON, ITK .tfm,
-DICOM) can produce them without knowing any scene at all.
+displacement fields, segmentations, DICOM) can produce them without knowing any scene at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -66,6 +66,14 @@ class NodeNotFound(SceneError, LookupError):
     """No node matches the given id, name or pattern."""
 
 
+class NonLinearTransformError(SceneError):
+    """A matrix was asked of a transform chain that holds a non-linear (grid) transform.
+
+    Slicer's `GetMatrixTransformToWorld` fails the same way: a displacement field has no
+    4×4 matrix, and pretending it is the identity would put nodes in the wrong place.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
     """Identity of a node: MRML-style id (`vtkMRMLScalarVolumeNode1`), name and class."""
@@ -83,6 +91,66 @@ class VolumeData:
     ijk_to_ras: np.ndarray
     labelmap: bool = False
     name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GridTransformData:
+    """A displacement field, as a `vtkMRMLGridTransformNode` holds it.
+
+    `displacements` is numpy (k, j, i, 3): one vector per grid point, RAS millimetres;
+    `ijk_to_ras` places the grid points. It is the transform *from parent* (Slicer's storage
+    sense, the ITK resampling sense): a point p of the parent frame maps to p + d(p) in the
+    node's own frame, d interpolated between grid points.
+    """
+
+    displacements: np.ndarray
+    ijk_to_ras: np.ndarray
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Segment:
+    """One segment of a segmentation: identity, display colour and its binary labelmap.
+
+    `mask` is bool numpy (k, j, i) on the segmentation's shared grid. `label_value` is the
+    voxel value the segment had (and gets again) in its layer of a `.seg.nrrd`; `tags` are
+    Slicer's segment tags (terminology, status), kept so a file round-trips.
+    """
+
+    id: str
+    name: str
+    color: tuple[float, float, float]
+    mask: np.ndarray
+    label_value: int = 1
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SegmentationData:
+    """A segmentation with a binary labelmap source representation: segments, in order, all
+    on one grid of `shape` (k, j, i) voxels placed by `ijk_to_ras` (the IJK of the file's
+    voxels). A segmentation may have no segments and still have its grid.
+
+    `reference_extent_offset` is where that grid starts in the segmentation's reference
+    image (Slicer's `Segmentation_ReferenceImageExtentOffset`); `metadata` holds the other
+    `Segmentation_*` fields of a file (conversion parameters, contained representations),
+    written back unchanged.
+    """
+
+    segments: tuple[Segment, ...]
+    ijk_to_ras: np.ndarray
+    shape: tuple[int, int, int]
+    name: str | None = None
+    reference_extent_offset: tuple[int, int, int] = (0, 0, 0)
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def segment(self, segment_id: str) -> Segment:
+        """The segment with this id; NodeNotFound naming the ids there are."""
+        for segment in self.segments:
+            if segment.id == segment_id:
+                return segment
+        known = ", ".join(segment.id for segment in self.segments) or "none"
+        raise NodeNotFound(f"no segment {segment_id!r} in {self.name!r}; segments: {known}")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -110,7 +178,9 @@ class MarkupsData:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SliceViewState:
-    """What a slice view shows: orientation, offset along its normal (mm), layers."""
+    """What a slice view shows: orientation, offset along its normal (mm), layers, and the
+    field of view (width, height in mm). `orientation` is `axial`, `sagittal`, `coronal`,
+    or `reformat` when SliceToRAS matches none of them (Slicer's orientation string)."""
 
     name: str
     orientation: str

@@ -1,8 +1,10 @@
 """Slice-view and camera geometry of the headless scene, computed the way MRML's slice logic does.
 
-Pure functions on numpy arrays: what a slice orientation's SliceToRAS is, where a slice sits
-along its normal, how Slicer's FitSliceToBackground centres and sizes a view on a volume, and
-whether a camera is well defined. No nodes, no events: inside Slicer, MRML does all of this.
+Pure functions on numpy arrays: what a slice orientation's SliceToRAS is (and which
+orientation a given SliceToRAS has), where a slice sits along its normal, how Slicer's
+FitSliceToBackground centres and sizes a view on a volume, how `copySliceGeometryFrom` sizes
+the field of view, and whether a camera or a slice placement is well defined. No nodes, no
+events: inside Slicer, MRML does all of this.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ SLICE_AXES: dict[str, tuple[tuple[float, float, float], ...]] = {
 
 DEFAULT_FIELD_OF_VIEW: tuple[float, float] = (250.0, 250.0)
 
+#: The orientation name of a SliceToRAS that matches no preset (Slicer's "Reformat").
+REFORMAT = "reformat"
+#: How far (per matrix entry) a SliceToRAS rotation may be from a preset and still be named
+#: after it, and from orthonormal and still be accepted.
+_ORIENTATION_TOLERANCE = 1e-6
+_ORTHONORMAL_TOLERANCE = 1e-4
+
 #: vtkMRMLCameraNode's defaults: looking from anterior at the origin, superior up.
 DEFAULT_CAMERA_POSITION: tuple[float, float, float] = (0.0, 500.0, 0.0)
 DEFAULT_FOCAL_POINT: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -32,13 +41,62 @@ _PARALLEL_TOLERANCE = 1e-6
 
 
 def slice_to_ras(orientation: str, center: np.ndarray | None = None) -> np.ndarray:
-    """A read-only SliceToRAS for `orientation`, its plane through `center` (default origin)."""
+    """A read-only SliceToRAS for a preset `orientation`, its plane through `center`
+    (default origin)."""
     matrix = np.eye(4)
     matrix[:3, :3] = SLICE_AXES[orientation]
     if center is not None:
         matrix[:3, 3] = center
     matrix.setflags(write=False)
     return matrix
+
+
+def orientation_of(matrix: np.ndarray) -> str:
+    """The preset whose axes SliceToRAS has (`axial`, `sagittal`, `coronal`), else
+    `reformat` — what Slicer's `GetOrientationString` answers after a geometry copy."""
+    axes = np.asarray(matrix, dtype=np.float64)[:3, :3]
+    for name, preset in SLICE_AXES.items():
+        if np.allclose(axes, preset, rtol=0.0, atol=_ORIENTATION_TOLERANCE):
+            return name
+    return REFORMAT
+
+
+def check_slice_to_ras(matrix: np.ndarray) -> np.ndarray:
+    """A read-only SliceToRAS whose 3×3 columns are orthonormal (slice x, slice y, normal),
+    as every slice computation assumes; SceneError otherwise. Left-handed is fine: Slicer's
+    own axial preset is."""
+    checked = np.array(matrix, dtype=np.float64)
+    axes = checked[:3, :3]
+    if not np.allclose(axes.T @ axes, np.eye(3), rtol=0.0, atol=_ORTHONORMAL_TOLERANCE):
+        raise SceneError(
+            "SliceToRAS: the upper 3×3 must have orthonormal columns (slice x, slice y, normal)"
+        )
+    checked.setflags(write=False)
+    return checked
+
+
+def check_field_of_view(value: object) -> tuple[float, float]:
+    """(width, height) in mm, both finite and positive; SceneError otherwise."""
+    try:
+        sides = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SceneError(
+            f"field of view must be two numbers (width, height), got {value!r}"
+        ) from None
+    if sides.shape != (2,) or not np.all(np.isfinite(sides)) or not np.all(sides > 0):
+        raise SceneError(
+            f"field of view must be two finite positive numbers (width, height), got {value!r}"
+        )
+    return float(sides[0]), float(sides[1])
+
+
+def copied_field_of_view(
+    source: tuple[float, float], target: tuple[float, float]
+) -> tuple[float, float]:
+    """`copySliceGeometryFrom`'s field of view: the source's width, the target's aspect
+    (vtkMRMLSliceLinkLogic's technique, as the WebServer uses it)."""
+    width = float(source[0])
+    return width, width * float(target[1]) / float(target[0])
 
 
 def slice_normal(matrix: np.ndarray) -> np.ndarray:
@@ -102,9 +160,14 @@ __all__ = [
     "DEFAULT_FOCAL_POINT",
     "DEFAULT_VIEW_ANGLE",
     "DEFAULT_VIEW_UP",
+    "REFORMAT",
     "SLICE_AXES",
     "check_camera",
+    "check_field_of_view",
+    "check_slice_to_ras",
+    "copied_field_of_view",
     "fit_to_corners",
+    "orientation_of",
     "slice_normal",
     "slice_offset",
     "slice_to_ras",

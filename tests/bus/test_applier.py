@@ -70,6 +70,28 @@ async def test_views_layout_and_volumes(bridge: Bridge) -> None:
     assert bridge.scene.active_volume().id == selected.value["node"]
 
 
+async def test_grid_transforms_and_slice_geometry_reach_the_scene(bridge: Bridge) -> None:
+    field = np.arange(2 * 3 * 4 * 3, dtype=np.float64).reshape(2, 3, 4, 3)
+    put = await send(bridge, {"command": "SetGridTransform", "node": "Warp"}, displacements=field)
+    assert put.ok and put.value["node"].startswith("vtkMRMLGridTransformNode")
+    assert np.array_equal(bridge.scene.grid_transform("Warp").displacements, field)
+    oblique = np.eye(4)
+    oblique[:3, :3] = [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    oblique[:3, 3] = (1.0, 2.0, 3.0)
+    placed = await send(
+        bridge,
+        {"command": "SetSliceGeometry", "view": "red", "slice_to_ras": oblique.tolist(),
+         "field_of_view": [80, 40]},
+    )  # fmt: skip
+    assert placed.ok
+    red = bridge.scene.slice_view("red")
+    assert np.array_equal(red.slice_to_ras, oblique) and red.field_of_view == (80.0, 40.0)
+    linear = await send(
+        bridge, {"command": "SetTransform", "node": "Warp", "matrix": np.eye(4).tolist()}
+    )
+    assert linear.outcome is Outcome.FAILED and "linear transforms only" in linear.error
+
+
 async def test_files_sample_data_reload_and_delete(bridge: Bridge, tmp_path: Path) -> None:
     loaded = await send(bridge, {"command": "LoadSampleData", "name": "Phantom"})
     assert loaded.ok

@@ -17,8 +17,10 @@ from bridge.commands import (
     PutVolume,
     SetCamera,
     SetControlPoint,
+    SetGridTransform,
     SetLayout,
     SetMarkupsPoints,
+    SetSliceGeometry,
     SetSliceOffset,
     SetSliceOrientation,
     SetTrackingPose,
@@ -67,6 +69,12 @@ def test_every_command_kind_the_adapters_need_exists() -> None:
          "index", "non-negative integer"),
         ({"command": "SetLayout", "layout": "Sideways"}, "layout", "unknown layout name"),
         ({"command": "SetTransform", "node": "T"}, "matrix", "is required"),
+        ({"command": "SetSliceGeometry", "view": "red", "slice_to_ras": np.diag([2, 1, 1, 1]),
+          "field_of_view": [10, 10]}, "slice_to_ras", "orthonormal"),
+        ({"command": "SetSliceGeometry", "view": "red", "slice_to_ras": np.eye(4),
+          "field_of_view": [10, -1]}, "field_of_view", "positive"),
+        ({"command": "SetSliceGeometry", "view": "3d", "slice_to_ras": np.eye(4),
+          "field_of_view": [10, 10]}, "view", "not a slice view"),
     ],
 )  # fmt: skip
 def test_bad_values_are_refused_with_the_field_named(payload, field, fragment) -> None:
@@ -136,6 +144,30 @@ def test_put_volume_array_travels_out_of_band() -> None:
     assert again.array is voxels and np.array_equal(again.ijk_to_ras, command.ijk_to_ras)
 
 
+def test_grid_transform_field_travels_out_of_band_and_coalesces_per_node() -> None:
+    field = np.zeros((2, 3, 4, 3), dtype=np.float32)
+    command = SetGridTransform(node="Warp", displacements=field, ijk_to_ras=np.diag([2, 2, 3, 1]))
+    payload = command.to_json()
+    assert "displacements" not in payload and payload["node"] == "Warp"
+    again = Command.from_json(payload, displacements=field)
+    assert again.displacements is field and again.coalesce_key == ("grid-transform", "Warp")
+    with pytest.raises(CommandError, match="SetGridTransform.displacements: expected a numpy"):
+        Command.from_json({"command": "SetGridTransform", "node": "W"}, displacements=[[1]])
+    with pytest.raises(CommandError, match=r"\(k, j, i, 3\)"):
+        SetGridTransform(node="W", displacements=np.zeros((2, 2, 2)))
+    with pytest.raises(CommandError, match="NaN"):
+        SetGridTransform(node="W", displacements=np.full((1, 1, 1, 3), np.nan))
+
+
+def test_slice_geometry_is_a_barrier_with_a_json_form() -> None:
+    command = SetSliceGeometry(view="Green", slice_to_ras=np.eye(4), field_of_view=[120, 60.5])
+    assert command.coalesce_key is None and command.view == "green"
+    assert command.field_of_view == (120.0, 60.5)
+    again = Command.from_json(command.to_json())
+    assert np.array_equal(again.slice_to_ras, np.eye(4))
+    assert again.field_of_view == (120.0, 60.5)
+
+
 def test_id_is_echoed_and_source_comes_from_the_transport() -> None:
     command = Command.from_json(
         {"command": "SetSliceOffset", "view": "red", "offset": 3, "id": 17}, source="mqtt:x"
@@ -173,6 +205,8 @@ def test_every_kind_round_trips_through_json() -> None:
         {"command": "SetCamera", "view": "3d", "position": [0, -500, 0], "focal_point": [0, 0, 0],
          "view_up": [0, 0, 1]},
         {"command": "SetSliceOrientation", "view": "yellow", "orientation": "sagittal"},
+        {"command": "SetSliceGeometry", "view": "green", "slice_to_ras": np.eye(4).tolist(),
+         "field_of_view": [100.0, 50.0]},
         {"command": "LoadFile", "path": "/tmp/a.nrrd", "filetype": "VolumeFile",
          "properties": {"name": "A"}},
         {"command": "SaveNode", "node": "A", "path": "/tmp/a.nrrd", "properties": {},

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import numpy as np
+import pygltflib
 import pytest
-from slicer_testdata import write_markups_file
+from slicer_testdata import (
+    SEG_ORIGIN_LPS,
+    SEG_SPACING,
+    seg_boxes,
+    write_markups_file,
+    write_seg_nrrd_file,
+)
 
 from bridge.geometry import quaternion_to_rotation
+from bridge.scene.surfaces import SMOOTHING_LIMIT
 
 
 async def json_of(session, url, status=200, **query):
@@ -159,3 +170,97 @@ async def test_segmentations_are_empty_and_an_unknown_one_is_404(http_bridge, ht
     assert await json_of(http_session, http_bridge.url("/slicer/segmentations")) == {}
     answer = await json_of(http_session, http_bridge.url("/slicer/segmentation"), status=404)
     assert "vtkMRMLSegmentationNode" in answer["message"]
+
+
+@pytest.fixture
+async def abdomen(http_bridge, http_session, tmp_path):
+    """A Slicer `.seg.nrrd` loaded as Slicer's clients load it (`filetype` detected)."""
+    path = write_seg_nrrd_file(tmp_path / "Abdomen.seg.nrrd")
+    async with http_session.post(
+        http_bridge.url("/slicer/mrml"), params={"localfile": str(path)}
+    ) as response:
+        assert response.status == 200, await response.text()
+        (node_id,) = (await response.json())["loadedNodeIDs"]
+    return http_bridge, node_id
+
+
+async def test_segmentations_lists_each_segmentation_with_its_segment_ids(abdomen, http_session):
+    running, node_id = abdomen
+    assert node_id.startswith("vtkMRMLSegmentationNode")
+    answer = await json_of(http_session, running.url("/slicer/segmentations"))
+    assert answer == {
+        node_id: {"name": "Abdomen", "segmentIDs": ["Segment_1", "Segment_2", "Segment_3"]}
+    }
+    props = await json_of(http_session, running.url("/slicer/mrml/properties"), id=node_id)
+    assert props[node_id]["Segmentation"]["Segments"]["Segment_2"]["Name"] == "Tumor"
+
+
+def gltf_positions(document: dict, node_index: int) -> tuple[pygltflib.GLTF2, np.ndarray]:
+    gltf = pygltflib.GLTF2.from_json(json.dumps(document))
+    blob = base64.b64decode(gltf.buffers[0].uri.split(",", 1)[1])
+    primitive = gltf.meshes[gltf.nodes[node_index].mesh].primitives[0]
+    accessor = gltf.accessors[primitive.attributes.POSITION]
+    offset = gltf.bufferViews[accessor.bufferView].byteOffset + (accessor.byteOffset or 0)
+    positions = np.frombuffer(blob, "<f4", accessor.count * 3, offset).reshape(-1, 3)
+    return gltf, positions
+
+
+def box_bounds_ras(box: tuple[slice, slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+    """RAS bounds of a (k, j, i) box's outer voxel edges on the test grid (LPS axes)."""
+    k, j, i = box
+    low_ijk = np.array([i.start, j.start, k.start]) - 0.5
+    high_ijk = np.array([i.stop - 1, j.stop - 1, k.stop - 1]) + 0.5
+    corners = np.array([low_ijk, high_ijk]) * SEG_SPACING + SEG_ORIGIN_LPS
+    corners[:, :2] *= -1  # LPS → RAS
+    return corners.min(axis=0), corners.max(axis=0)
+
+
+async def test_segment_exports_as_gltf_with_the_segments_bounds_in_world_ras(abdomen, http_session):
+    running, node_id = abdomen
+    lift = np.eye(4)
+    lift[2, 3] = 25.0
+    running.bridge.scene.set_transform("Lift", lift)
+    running.bridge.scene.set_parent_transform(node_id, "Lift")
+    async with http_session.get(
+        running.url("/slicer/segmentation"),
+        params={"segmentationID": node_id, "segmentID": "Segment_2", "format": "glTF"},
+    ) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/json"
+        document = await response.json()
+    gltf, positions = gltf_positions(document, 0)
+    assert gltf.asset.version == "2.0" and [node.name for node in gltf.nodes] == ["Tumor"]
+    assert gltf.nodes[0].extras == {"segmentID": "Segment_2", "segmentationID": node_id}
+    low, high = box_bounds_ras(seg_boxes()["Segment_2"])
+    low[2], high[2] = low[2] + 25.0, high[2] + 25.0
+    reach = np.array(SEG_SPACING) * SMOOTHING_LIMIT
+    assert np.all(positions.min(axis=0) >= low - 1e-3)
+    assert np.all(positions.max(axis=0) <= high + 1e-3)
+    assert np.all(positions.min(axis=0) <= low + reach + 1e-3)
+    assert np.all(positions.max(axis=0) >= high - reach - 1e-3)
+
+
+async def test_segmentation_without_segment_id_exports_every_segment(abdomen, http_session):
+    running, _ = abdomen
+    document = await json_of(http_session, running.url("/slicer/segmentation"))
+    gltf, _ = gltf_positions(document, 0)
+    assert [node.name for node in gltf.nodes] == ["Liver", "Tumor", "Vessel"]
+    materials = [gltf.materials[mesh.primitives[0].material] for mesh in gltf.meshes]
+    colors = [material.pbrMetallicRoughness.baseColorFactor for material in materials]
+    assert colors[1] == pytest.approx([0.564706, 0.933333, 0.564706, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "fragment"),
+    [
+        ({"segmentID": "Segment_9"}, 404, "no segment 'Segment_9'"),
+        ({"format": "STL"}, 400, "format STL not supported"),
+        ({"segmentationID": "vtkMRMLSegmentationNode99"}, 404, "vtkMRMLSegmentationNode99"),
+    ],
+)
+async def test_bad_segmentation_requests_say_what_is_wrong(
+    abdomen, http_session, query, status, fragment
+):
+    running, _ = abdomen
+    answer = await json_of(http_session, running.url("/slicer/segmentation"), status, **query)
+    assert answer["success"] is False and fragment in answer["message"]

@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 import slicerio.server
 from aiohttp import web
-from slicer_testdata import sample_voxels, write_markups_file, write_nrrd_file
+from slicer_testdata import (
+    sample_voxels,
+    write_markups_file,
+    write_nrrd_file,
+    write_seg_nrrd_file,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -111,6 +116,18 @@ async def test_node_reload_rereads_the_file(slicer, tmp_path) -> None:
     assert properties["ImageData"]["Dimensions"] == [2, 2, 2]
 
 
+async def test_file_load_of_a_segmentation_and_its_segments_in_properties(slicer, tmp_path):
+    path = write_seg_nrrd_file(tmp_path / "Abdomen.seg.nrrd")
+    ids = await call(slicerio.server.file_load, path, "SegmentationFile")
+    assert ids == ["vtkMRMLSegmentationNode1"]
+    [properties] = await call(slicerio.server.node_properties, id=ids[0])
+    segments = properties["Segmentation"]["Segments"]
+    assert [segment["Name"] for segment in segments.values()] == ["Liver", "Tumor", "Vessel"]
+    saved = tmp_path / "saved.seg.nrrd"
+    await call(slicerio.server.file_save, saved, id=ids[0])
+    assert nrrd.read_header(str(saved))["Segment2_Name"] == "Vessel"
+
+
 async def test_node_remove_by_name_and_then_everything(slicer, tmp_path) -> None:
     await call(slicerio.server.file_load, write_nrrd_file(tmp_path / "one.nrrd"))
     await call(slicerio.server.file_load, write_nrrd_file(tmp_path / "two.nrrd"))
@@ -125,10 +142,8 @@ async def test_errors_reach_slicerio_as_runtime_error_text(slicer, tmp_path) -> 
         await call(slicerio.server.node_properties, name="nothing-by-this-name")
     with pytest.raises(RuntimeError, match="no such file"):
         await call(slicerio.server.file_load, tmp_path / "missing.nrrd", auto_start=False)
-    with pytest.raises(RuntimeError, match="unsupported filetype 'SegmentationFile'"):
-        await call(
-            slicerio.server.file_load, write_nrrd_file(tmp_path / "s.nrrd"), "SegmentationFile"
-        )
+    with pytest.raises(RuntimeError, match="unsupported filetype 'ModelFile'"):
+        await call(slicerio.server.file_load, write_nrrd_file(tmp_path / "s.nrrd"), "ModelFile")
     await call(slicerio.server.file_load, write_nrrd_file(tmp_path / "x.nrrd"))
     with pytest.raises(RuntimeError, match="can only be used for a single node"):
         await call(slicerio.server.file_save, tmp_path / "z.nrrd")  # no name: every node

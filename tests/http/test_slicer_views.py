@@ -114,6 +114,34 @@ async def test_copy_slice_geometry_takes_the_other_views_orientation_and_offset(
     assert red["SliceOffset"] == pytest.approx(1.5)
 
 
+async def test_copy_slice_geometry_copies_slice_to_ras_and_matches_the_width(
+    http_bridge, http_session
+):
+    """As the original: SliceToRAS deep-copied (in-plane centre included), the field of view
+    as wide as the other view's with this view's aspect ratio kept."""
+    scene = http_bridge.bridge.scene
+    angle = np.deg2rad(25)
+    oblique = np.eye(4)
+    oblique[:3, :3] = [
+        [np.cos(angle), 0.0, np.sin(angle)],
+        [0.0, 1.0, 0.0],
+        [-np.sin(angle), 0.0, np.cos(angle)],
+    ]
+    oblique[:3, 3] = [3.0, -7.5, 12.25]
+    scene.set_slice_geometry("green", oblique, (120.0, 90.0))
+    scene.set_slice_geometry("red", np.array(scene.slice_view("red").slice_to_ras), (200.0, 100.0))
+    async with http_session.get(
+        http_bridge.url("/slicer/slice"), params={"view": "red", "copySliceGeometryFrom": "Green"}
+    ) as response:
+        assert response.status in (200, 501)
+    red = await properties(http_session, http_bridge, "vtkMRMLSliceNodeRed")
+    assert red["SliceToRAS"] == oblique.ravel().tolist()
+    assert red["FieldOfView"] == [120.0, 60.0]  # green's width, red's 2:1 aspect
+    assert red["Orientation"] == "Reformat"
+    green = await properties(http_session, http_bridge, "vtkMRMLSliceNodeGreen")
+    assert green["FieldOfView"] == [120.0, 90.0]
+
+
 @pytest.mark.parametrize(
     ("query", "fragment"),
     [

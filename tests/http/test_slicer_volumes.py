@@ -26,10 +26,10 @@ from slicer_testdata import (
 
 from bridge.geometry import LPS_TO_RAS
 from bridge.scene.io.grid_transform_nrrd import (
-    GridTransformData,
     decode_grid_transform_nrrd,
     encode_grid_transform_nrrd,
 )
+from bridge.scene.types import GridTransformData
 
 ORIGINAL_HEADER_LINES = [
     "NRRD0004",
@@ -293,16 +293,106 @@ async def test_volume_selection_cycles_and_refuses_unknown_commands(http_bridge,
         assert response.status == 400
 
 
+def displacement_field_nrrd(field_ras: np.ndarray, **fields) -> bytes:
+    """A displacement field as ITK writes one (pynrrd): LPS vectors first, oblique LPS grid."""
+    header = oblique_lps_header()
+    header["space directions"] = np.vstack([np.full(3, np.nan), header["space directions"]])
+    header["kinds"] = ["vector", "domain", "domain", "domain"]
+    flip = np.array([-1, -1, 1], dtype=field_ras.dtype)
+    return nrrd_bytes(field_ras * flip, header, **fields)
+
+
+def oblique_ijk_to_ras() -> np.ndarray:
+    header = oblique_lps_header()
+    matrix = np.eye(4)
+    matrix[:3, :3] = np.asarray(header["space directions"]).T
+    matrix[:3, 3] = header["space origin"]
+    return LPS_TO_RAS @ matrix
+
+
+async def post_grid(session, running, body: bytes, status: int = 200, **query) -> dict:
+    async with session.post(
+        running.url("/slicer/gridTransform"), params=query, data=body
+    ) as response:
+        assert response.status == status, await response.text()
+        assert response.headers["Content-Type"] == "application/json"
+        return await response.json()
+
+
 async def test_grid_transforms_list_is_empty_and_unknown_ones_are_404(http_bridge, http_session):
     async with http_session.get(http_bridge.url("/slicer/gridTransforms")) as response:
         assert await response.json() == []
     async with http_session.get(http_bridge.url("/slicer/gridTransform")) as response:
         assert response.status == 404
-    async with http_session.post(
-        http_bridge.url("/slicer/gridTransform"), data=b"NRRD0004\n"
+
+
+async def test_uploaded_grid_transform_is_listed_and_downloads_bit_for_bit(
+    http_bridge, http_session
+):
+    field = np.random.default_rng(3).normal(size=(*SHAPE_KJI, 3))
+    answer = await post_grid(http_session, http_bridge, displacement_field_nrrd(field), id="Warp")
+    assert answer["success"] is True and answer["id"].startswith("vtkMRMLGridTransformNode")
+    async with http_session.get(http_bridge.url("/slicer/gridTransforms")) as response:
+        assert await response.json() == [{"name": "Warp", "id": answer["id"]}]
+    async with http_session.get(
+        http_bridge.url("/slicer/gridTransform"), params={"id": "Warp"}
     ) as response:
-        assert response.status == 501
-        assert "not implemented" in (await response.json())["message"]
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/octet-stream"
+        data = await response.read()
+    array, header = parse(data)
+    assert data.startswith(b"NRRD0004\n") and header["type"] == "double"
+    assert header["kinds"] == ["vector", "domain", "domain", "domain"]
+    assert np.array_equal(array, field * [-1, -1, 1])  # LPS vectors, as uploaded
+    assert np.allclose(header["space directions"][1:], oblique_lps_header()["space directions"])
+    back = decode_grid_transform_nrrd(data)
+    assert np.array_equal(back.displacements, field)
+    assert np.allclose(back.ijk_to_ras, oblique_ijk_to_ras(), rtol=0, atol=1e-12)
+
+
+async def test_grid_upload_replaces_the_first_grid_by_default_and_keeps_float32(
+    http_bridge, http_session
+):
+    first = await post_grid(
+        http_session, http_bridge, displacement_field_nrrd(np.zeros((*SHAPE_KJI, 3)))
+    )
+    assert http_bridge.bridge.scene.find(first["id"]).name == "GridTransform"
+    field = np.full((*SHAPE_KJI, 3), 1.5, dtype=np.float32)
+    again = await post_grid(http_session, http_bridge, displacement_field_nrrd(field))
+    assert again["id"] == first["id"]
+    stored = http_bridge.bridge.scene.grid_transform(first["id"]).displacements
+    assert stored.dtype == np.float32 and np.array_equal(stored, field)
+    async with http_session.get(http_bridge.url("/slicer/gridTransform")) as response:
+        assert b"\ntype: float\n" in await response.read()
+
+
+async def test_bad_grid_uploads_are_400_naming_the_problem(http_bridge, http_session, tmp_path):
+    answer = await post_grid(http_session, http_bridge, b"NRRD0004\n", status=400)
+    assert "POST /slicer/gridTransform" in answer["message"]
+    volume = await post_grid(http_session, http_bridge, nrrd_bytes(sample_voxels()), status=400)
+    assert "4-D NRRD" in volume["message"]
+    await post_volume(http_session, http_bridge, nrrd_bytes(sample_voxels()), id="CT")
+    field = displacement_field_nrrd(np.zeros((*SHAPE_KJI, 3)))
+    volume_id = http_bridge.bridge.scene.find("CT").id
+    wrong = await post_grid(http_session, http_bridge, field, status=400, id=volume_id)
+    assert "not a grid transform" in wrong["message"]
+    http_bridge.bridge.scene.set_transform("Linear", np.eye(4))
+    linear = await post_grid(http_session, http_bridge, field, status=400, id="Linear")
+    assert "grid transforms only" in linear["message"]
+
+
+async def test_a_displacement_field_file_loads_through_mrml_as_a_grid_transform(
+    http_bridge, http_session, tmp_path
+):
+    path = tmp_path / "Warp.nrrd"
+    path.write_bytes(displacement_field_nrrd(np.ones((*SHAPE_KJI, 3))))
+    async with http_session.post(
+        http_bridge.url("/slicer/mrml"),
+        params={"localfile": str(path), "filetype": "TransformFile"},
+    ) as response:
+        (node_id,) = (await response.json())["loadedNodeIDs"]
+    async with http_session.get(http_bridge.url("/slicer/gridTransforms")) as response:
+        assert await response.json() == [{"name": "Warp", "id": node_id}]
 
 
 def test_grid_transform_nrrd_is_a_valid_4d_lps_nrrd_that_reads_back():

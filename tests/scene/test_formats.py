@@ -18,6 +18,8 @@ from bridge.scene.types import SceneError
         ("Detached.NHDR", "VolumeFile"),
         ("F.mrk.json", "MarkupsFile"),
         ("Transform.tfm", "TransformFile"),
+        ("Segmentation.seg.nrrd", "SegmentationFile"),
+        ("Detached.Seg.NHDR", "SegmentationFile"),
         ("IM0001.dcm", "DICOM"),
     ],
 )
@@ -60,7 +62,7 @@ def test_files_without_a_known_suffix_are_sniffed(tmp_path):
     ("name", "reason"),
     [
         ("brain.nii.gz", "NIfTI is not supported"),
-        ("Segmentation.seg.nrrd", "segmentation files are not supported"),
+        ("Sequence.seq.nrrd", "sequence files"),
         ("transform.h5", "h5py"),
         ("transform.mat", "MATLAB"),
         ("scene.mrb", "scene bundles"),
@@ -83,7 +85,13 @@ def test_unknown_file_names_the_path_and_the_supported_kinds(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "stem"),
-    [("MR-head.nrrd", "MR-head"), ("F.mrk.json", "F"), ("a.b.tfm", "a.b"), ("IM0001", "IM0001")],
+    [
+        ("MR-head.nrrd", "MR-head"),
+        ("F.mrk.json", "F"),
+        ("a.b.tfm", "a.b"),
+        ("IM0001", "IM0001"),
+        ("Liver.seg.nrrd", "Liver"),
+    ],
 )
 def test_node_name_is_the_file_name_without_its_format_suffix(tmp_path, name, stem):
     assert strip_known_suffix(tmp_path / name) == stem

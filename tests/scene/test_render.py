@@ -24,7 +24,7 @@ from bridge.scene.render import (
     THREED_BACKGROUND_TOP,
 )
 from bridge.scene.samples import shepp_logan_phantom
-from bridge.scene.types import SceneError
+from bridge.scene.types import GridTransformData, SceneError
 
 # -- helpers -------------------------------------------------------------------------------------
 
@@ -316,6 +316,31 @@ def test_view_without_volume_is_black_at_the_view_size(scene: HeadlessScene) -> 
     image = decode(scene.render_slice("yellow"))
     assert image.mode == "L" and image.size == (256, 256)
     assert not np.asarray(image).any()
+
+
+def test_volume_under_a_grid_transform_is_left_out_not_drawn_unwarped(
+    scene: HeadlessScene,
+) -> None:
+    """The renderer cannot warp through a displacement field; drawing the volume unwarped
+    would show it where it is not, so the view shows nothing for it (and does not fail)."""
+    scene.set_volume("Cube", cube_volume(), CUBE_IJK_TO_RAS)
+    center = (CUBE_IJK_TO_RAS @ [*((CUBE_LOW + CUBE_HIGH) / 2.0), 1.0])[:3]
+    scene.set_slice_offset("red", float(center[2]))
+    assert grey(scene.render_slice("red")).any()
+    warp = GridTransformData(np.zeros((2, 2, 2, 3)), np.diag([50.0, 50.0, 50.0, 1.0]))
+    scene.set_grid_transform("Warp", warp)
+    scene.set_parent_transform("Cube", "Warp")
+    assert not grey(scene.render_slice("red")).any()
+    assert decode(scene.screenshot(200)).size == (200, 150)
+
+
+def test_models_under_a_grid_transform_are_left_out_of_3d_and_gltf(scene: HeadlessScene) -> None:
+    scene.set_tracking_pose(position=np.zeros(3))
+    assert len(scene.gltf()["nodes"]) == 1
+    scene.set_grid_transform("Warp", GridTransformData(np.zeros((2, 2, 2, 3)), np.eye(4)))
+    scene.set_parent_transform("tracker", "Warp")
+    assert "nodes" not in scene.gltf()
+    assert decode(scene.render_threed(size=64)).size == (64, 64)
 
 
 # -- slice views: size ----------------------------------------------------------------------------

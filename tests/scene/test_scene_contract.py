@@ -17,9 +17,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from slicer_files import (
+    GRID_SHAPE,
+    IJK_TO_RAS,
+    SEG_SEGMENTS,
+    displacements_ras,
+    seg_masks,
+    write_displacement_field,
+    write_seg_nrrd,
+)
 
 from bridge.scene.protocol import Scene
-from bridge.scene.types import NodeNotFound, SceneError, SceneEvent
+from bridge.scene.types import (
+    GridTransformData,
+    NodeNotFound,
+    NonLinearTransformError,
+    SceneError,
+    SceneEvent,
+)
 
 #: Hypothesis and the function-scoped `scene` fixture: each example clears the scene first.
 scene_settings = settings(
@@ -46,6 +61,10 @@ def id_number(node_id: str, class_name: str) -> int:
     match = re.fullmatch(rf"{class_name}(\d+)", node_id)
     assert match, f"{node_id!r} is not an MRML id of {class_name}"
     return int(match.group(1))
+
+
+def grid_data(scale: float = 1.0) -> GridTransformData:
+    return GridTransformData(displacements_ras() * scale, IJK_TO_RAS)
 
 
 def event_summary(events: list[SceneEvent]) -> list[tuple[str, str | None, str]]:
@@ -89,11 +108,16 @@ def test_singleton_views_camera_and_layout_exist_with_mrml_ids(scene: Scene) -> 
     assert scene.nodes(class_name="vtkMRMLCameraNode")
 
 
-def _make_kinds(scene: Scene, voxels: np.ndarray, ijk_to_ras: np.ndarray) -> dict[str, str]:
+def _make_kinds(
+    scene: Scene, voxels: np.ndarray, ijk_to_ras: np.ndarray, folder: Path
+) -> dict[str, str]:
+    (segmentation,) = scene.load_file(write_seg_nrrd(folder / "kinds.seg.nrrd"))
     return {
         "scalar": scene.set_volume("Scalar", voxels, ijk_to_ras).id,
         "labelmap": scene.set_volume("Label", voxels, ijk_to_ras, labelmap=True).id,
         "transform": scene.set_transform("T", np.eye(4)).id,
+        "grid": scene.set_grid_transform("G", grid_data()).id,
+        "segmentation": segmentation,
         "fiducials": scene.set_markups_points("F", np.zeros((1, 3))).id,
         "model": (scene.set_tracking_pose(), scene.find("trackingDevice").id)[1],
         "slice": "vtkMRMLSliceNodeRed",
@@ -102,19 +126,20 @@ def _make_kinds(scene: Scene, voxels: np.ndarray, ijk_to_ras: np.ndarray) -> dic
     }
 
 
+_DATA_KINDS = {"scalar", "labelmap", "transform", "grid", "fiducials", "model", "segmentation"}
+
 CLASS_MEMBERSHIP: list[tuple[str, set[str]]] = [
-    (
-        "vtkMRMLNode",
-        {"scalar", "labelmap", "transform", "fiducials", "model", "slice", "view", "layout"},
-    ),
-    ("vtkMRMLStorableNode", {"scalar", "labelmap", "transform", "fiducials", "model"}),
-    ("vtkMRMLTransformableNode", {"scalar", "labelmap", "transform", "fiducials", "model"}),
-    ("vtkMRMLDisplayableNode", {"scalar", "labelmap", "transform", "fiducials", "model"}),
+    ("vtkMRMLNode", _DATA_KINDS | {"slice", "view", "layout"}),
+    ("vtkMRMLStorableNode", _DATA_KINDS),
+    ("vtkMRMLTransformableNode", _DATA_KINDS),
+    ("vtkMRMLDisplayableNode", _DATA_KINDS),
     ("vtkMRMLVolumeNode", {"scalar", "labelmap"}),
     ("vtkMRMLScalarVolumeNode", {"scalar", "labelmap"}),
     ("vtkMRMLLabelMapVolumeNode", {"labelmap"}),
-    ("vtkMRMLTransformNode", {"transform"}),
+    ("vtkMRMLTransformNode", {"transform", "grid"}),
     ("vtkMRMLLinearTransformNode", {"transform"}),
+    ("vtkMRMLGridTransformNode", {"grid"}),
+    ("vtkMRMLSegmentationNode", {"segmentation"}),
     ("vtkMRMLMarkupsNode", {"fiducials"}),
     ("vtkMRMLMarkupsFiducialNode", {"fiducials"}),
     ("vtkMRMLModelNode", {"model"}),
@@ -128,9 +153,9 @@ CLASS_MEMBERSHIP: list[tuple[str, set[str]]] = [
 
 @pytest.mark.parametrize(("class_name", "members"), CLASS_MEMBERSHIP)
 def test_class_filter_follows_mrml_inheritance(
-    scene: Scene, voxels, ijk_to_ras, class_name: str, members: set[str]
+    scene: Scene, voxels, ijk_to_ras, tmp_path: Path, class_name: str, members: set[str]
 ) -> None:
-    kinds = _make_kinds(scene, voxels, ijk_to_ras)
+    kinds = _make_kinds(scene, voxels, ijk_to_ras, tmp_path)
     matched = {node.id for node in scene.nodes(class_name=class_name)}
     assert {kind for kind, node_id in kinds.items() if node_id in matched} >= members
     assert not {kind for kind in set(kinds) - members if kinds[kind] in matched}
@@ -377,6 +402,88 @@ def test_tracking_pose_refuses_bad_parts(scene: Scene) -> None:
         scene.set_tracking_pose(position=np.array([1.0, np.inf, 0.0]))
 
 
+# -- grid transforms -----------------------------------------------------------------------------
+def test_set_grid_transform_creates_a_grid_transform_holding_a_copy(scene: Scene) -> None:
+    field = displacements_ras()
+    info = scene.set_grid_transform("Warp", GridTransformData(field, IJK_TO_RAS))
+    assert (info.name, info.class_name) == ("Warp", "vtkMRMLGridTransformNode")
+    assert info in scene.nodes(class_name="vtkMRMLTransformNode")
+    field[...] = 0.0  # the caller's buffer is not the scene's
+    data = scene.grid_transform("Warp")
+    np.testing.assert_array_equal(data.displacements, displacements_ras())
+    np.testing.assert_allclose(data.ijk_to_ras, IJK_TO_RAS)
+    assert data.displacements.shape == (*GRID_SHAPE, 3)
+
+
+def test_set_grid_transform_replaces_the_field_of_the_same_node(scene: Scene, events) -> None:
+    info = scene.set_grid_transform("Warp", grid_data())
+    events.clear()
+    again = scene.set_grid_transform(info.id, grid_data(scale=2.0))
+    assert again == info and len(scene.nodes(name="Warp")) == 1
+    np.testing.assert_array_equal(
+        scene.grid_transform("Warp").displacements, 2 * displacements_ras()
+    )
+    assert event_summary(events) == [("modified", info.id, "transform")]
+    with pytest.raises(NodeNotFound):
+        scene.set_grid_transform("Ghost", grid_data(), create=False)
+
+
+def test_linear_and_grid_transforms_do_not_overwrite_each_other(scene: Scene) -> None:
+    scene.set_transform("Linear", np.eye(4))
+    scene.set_grid_transform("Grid", grid_data())
+    with pytest.raises(SceneError, match="linear"):
+        scene.set_transform("Grid", np.eye(4))
+    with pytest.raises(SceneError, match="grid"):
+        scene.set_grid_transform("Linear", grid_data())
+    with pytest.raises(NodeNotFound):
+        scene.grid_transform("Linear")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [np.zeros((2, 2, 2)), np.zeros((2, 2, 2, 2)), np.full((1, 1, 1, 3), np.inf), "text"],
+    ids=["3-d", "2-vectors", "infinite", "text"],
+)
+def test_set_grid_transform_refuses_bad_fields(scene: Scene, field) -> None:
+    with pytest.raises(SceneError):
+        scene.set_grid_transform("Warp", GridTransformData(field, np.eye(4)))
+    assert scene.nodes(name="Warp") == []
+
+
+def test_nothing_under_a_grid_transform_has_a_world_matrix(scene: Scene, voxels, ijk_to_ras):
+    """A displacement field has no matrix: asking for one through it fails, naming the grid
+    transform, rather than answering a matrix that leaves the displacement out."""
+    grid = scene.set_grid_transform("Warp", grid_data())
+    inner = scene.set_transform("Inner", translation(1, 0, 0))
+    volume = scene.set_volume("V", voxels, ijk_to_ras)
+    scene.set_parent_transform(inner.id, grid.id)
+    scene.set_parent_transform(volume.id, inner.id)
+    for ref in (grid.id, inner.id, volume.id):
+        with pytest.raises(NonLinearTransformError, match=grid.id):
+            scene.world_matrix(ref)
+    with pytest.raises(NonLinearTransformError):
+        scene.transform_matrix(grid.id)
+    np.testing.assert_array_equal(scene.transform_matrix(inner.id), translation(1, 0, 0))
+    scene.set_transform("Outer", translation(0, 5, 0))
+    scene.set_parent_transform(grid.id, "Outer")  # a grid under a linear transform is fine
+    assert scene.parent_transform(grid.id).name == "Outer"
+    scene.remove([grid.id])  # its children move up to its parent
+    np.testing.assert_allclose(
+        scene.world_matrix(volume.id), translation(0, 5, 0) @ translation(1, 0, 0)
+    )
+
+
+def test_grid_transform_properties_describe_the_displacement_grid(scene: Scene) -> None:
+    scene.set_grid_transform("Warp", grid_data())
+    props = scene.node_properties("Warp")
+    assert props["ClassName"] == "vtkMRMLGridTransformNode"
+    grid = props["TransformFromParent"]["DisplacementGrid"]
+    assert grid["Dimensions"] == [GRID_SHAPE[2], GRID_SHAPE[1], GRID_SHAPE[0]]
+    assert grid["NumberOfScalarComponents"] == 3
+    assert grid["Spacing"] == pytest.approx([0.8, 1.25, 2.5])
+    assert "MatrixTransformToParent" not in props
+
+
 # -- volumes -------------------------------------------------------------------------------------
 def test_set_volume_creates_a_scalar_volume_holding_a_copy(
     scene: Scene, voxels, ijk_to_ras
@@ -555,6 +662,58 @@ def test_markups_points_round_trip(scene: Scene, points: np.ndarray) -> None:
     np.testing.assert_array_equal(stored, points)
 
 
+# -- segmentations ------------------------------------------------------------------------------
+def test_loaded_segmentation_holds_its_segments_on_one_grid(scene: Scene, tmp_path: Path):
+    (node_id,) = scene.load_file(write_seg_nrrd(tmp_path / "Abdomen.seg.nrrd"))
+    info = scene.find(node_id)
+    assert (info.name, info.class_name) == ("Abdomen", "vtkMRMLSegmentationNode")
+    data = scene.segmentation(node_id)
+    np.testing.assert_allclose(data.ijk_to_ras, IJK_TO_RAS, atol=1e-12)
+    masks = seg_masks()
+    assert [(s.id, s.name, s.color) for s in data.segments] == [
+        (segment_id, name, color) for segment_id, name, color, *_ in SEG_SEGMENTS
+    ]
+    for segment in data.segments:
+        np.testing.assert_array_equal(segment.mask, masks[segment.id])
+
+
+def test_segmentation_properties_name_each_segment_as_printself_nests_them(
+    scene: Scene, tmp_path: Path
+) -> None:
+    (node_id,) = scene.load_file(write_seg_nrrd(tmp_path / "s.seg.nrrd"))
+    segments = scene.node_properties(node_id)["Segmentation"]["Segments"]
+    assert list(segments) == ["Segment_1", "Segment_2", "Segment_3"]
+    assert segments["Segment_2"]["Name"] == "Tumor"
+    assert segments["Segment_2"]["Color"] == pytest.approx([0.564706, 0.933333, 0.564706])
+
+
+def test_segmentation_save_load_round_trip_and_reload(scene: Scene, tmp_path: Path) -> None:
+    (first,) = scene.load_file(write_seg_nrrd(tmp_path / "in.seg.nrrd"))
+    assert scene.save_node(first, tmp_path / "out.seg.nrrd") is True
+    (second,) = scene.load_file(tmp_path / "out.seg.nrrd", properties={"name": "Copy"})
+    before, after = scene.segmentation(first), scene.segmentation(second)
+    assert after.name == "Copy"
+    assert [(s.id, s.name, s.color) for s in before.segments] == [
+        (s.id, s.name, s.color) for s in after.segments
+    ]
+    for one, other in zip(before.segments, after.segments, strict=True):
+        np.testing.assert_array_equal(one.mask, other.mask)
+    write_seg_nrrd(tmp_path / "out.seg.nrrd", single_layer=True)  # the file changes on disk
+    assert scene.reload([second]) == [second]
+    assert [s.id for s in scene.segmentation(second).segments] == ["Segment_1", "Segment_2"]
+
+
+def test_segmentation_under_a_transform_saves_in_world_coordinates(scene: Scene, tmp_path: Path):
+    (node_id,) = scene.load_file(write_seg_nrrd(tmp_path / "s.seg.nrrd"))
+    scene.set_transform("Shift", translation(0, 0, 40))
+    scene.set_parent_transform(node_id, "Shift")
+    scene.save_node(node_id, tmp_path / "world.seg.nrrd", apply_transforms=True)
+    (world,) = scene.load_file(tmp_path / "world.seg.nrrd")
+    np.testing.assert_allclose(
+        scene.segmentation(world).ijk_to_ras, translation(0, 0, 40) @ IJK_TO_RAS, atol=1e-12
+    )
+
+
 # -- views ---------------------------------------------------------------------------------------
 DEFAULT_AXES = {
     "red": ("axial", [[-1, 0, 0], [0, 1, 0], [0, 0, 1]]),
@@ -682,6 +841,64 @@ def test_set_camera_refuses_degenerate_cameras(scene: Scene, position, focal, up
 def test_camera_of_a_slice_view_is_an_error(scene: Scene) -> None:
     with pytest.raises(SceneError):
         scene.camera("red")
+
+
+def oblique_slice_to_ras(angle_degrees: float = 30.0) -> np.ndarray:
+    angle = np.deg2rad(angle_degrees)
+    matrix = translation(4.0, -2.0, 9.5)
+    matrix[:3, :3] = [
+        [-np.cos(angle), 0.0, np.sin(angle)],
+        [np.sin(angle), 0.0, np.cos(angle)],
+        [0.0, 1.0, 0.0],
+    ]
+    return matrix
+
+
+def test_set_slice_geometry_places_the_whole_plane_and_its_size(scene: Scene, events) -> None:
+    matrix = oblique_slice_to_ras()
+    scene.set_slice_geometry("yellow", matrix, (180.0, 120.0))
+    yellow = scene.slice_view("yellow")
+    np.testing.assert_allclose(yellow.slice_to_ras, matrix)
+    assert yellow.field_of_view == (180.0, 120.0)
+    assert yellow.orientation == "reformat"
+    assert yellow.offset == pytest.approx(float(matrix[:3, 3] @ matrix[:3, 2]))
+    assert event_summary(events)[-1] == ("modified", "vtkMRMLSliceNodeYellow", "view")
+    assert scene.node_properties("vtkMRMLSliceNodeYellow")["Orientation"] == "Reformat"
+
+
+def test_set_slice_geometry_names_preset_orientations(scene: Scene) -> None:
+    red = scene.slice_view("red")
+    scene.set_slice_geometry("green", red.slice_to_ras, red.field_of_view)
+    assert scene.slice_view("green").orientation == "axial"
+    scene.set_slice_orientation("green", "coronal")  # back from a copy to a preset
+    assert scene.slice_view("green").orientation == "coronal"
+
+
+@pytest.mark.parametrize(
+    ("matrix", "field_of_view"),
+    [
+        (np.diag([2.0, 1.0, 1.0, 1.0]), (100.0, 100.0)),
+        (np.eye(4), (100.0, 0.0)),
+        (np.eye(4), (100.0,)),
+        (np.eye(4), (np.nan, 10.0)),
+        (np.ones((4, 4)), (100.0, 100.0)),
+    ],
+    ids=["scaled-axes", "zero-height", "one-side", "nan", "bad-last-row"],
+)
+def test_set_slice_geometry_refuses_what_is_not_a_slice_placement(
+    scene: Scene, matrix, field_of_view
+) -> None:
+    before = scene.slice_view("red")
+    with pytest.raises(SceneError):
+        scene.set_slice_geometry("red", matrix, field_of_view)
+    after = scene.slice_view("red")
+    np.testing.assert_array_equal(after.slice_to_ras, before.slice_to_ras)
+    assert after.field_of_view == before.field_of_view
+
+
+def test_set_slice_geometry_refuses_the_3d_view(scene: Scene) -> None:
+    with pytest.raises(SceneError):
+        scene.set_slice_geometry("3d", np.eye(4), (10.0, 10.0))
 
 
 # -- layout --------------------------------------------------------------------------------------
@@ -897,8 +1114,10 @@ def test_view_and_layout_properties(scene: Scene) -> None:
     assert scene.node_properties("Layout")["ViewArrangement"] == "FourUp"
 
 
-def test_every_node_has_json_properties_with_id_and_class(scene: Scene, voxels, ijk_to_ras) -> None:
-    _make_kinds(scene, voxels, ijk_to_ras)
+def test_every_node_has_json_properties_with_id_and_class(
+    scene: Scene, voxels, ijk_to_ras, tmp_path: Path
+) -> None:
+    _make_kinds(scene, voxels, ijk_to_ras, tmp_path)
     for info in scene.nodes():
         props = json.loads(json.dumps(scene.node_properties(info.id)))
         assert (props["ID"], props["ClassName"], props["Name"]) == (
@@ -1002,3 +1221,33 @@ def test_reload_rereads_loaded_nodes_and_skips_others(
     np.testing.assert_array_equal(scene.volume(loaded).array, voxels + 100)
     assert event_summary(events) == [("modified", loaded, "volume")]
     assert scene.reload(["Source"]) == []
+
+
+def test_displacement_field_loads_as_a_grid_transform_and_saves_back(
+    scene: Scene, tmp_path: Path
+) -> None:
+    path = write_displacement_field(tmp_path / "Warp.nrrd")
+    (node_id,) = scene.load_file(path, "TransformFile")
+    info = scene.find(node_id)
+    assert (info.name, info.class_name) == ("Warp", "vtkMRMLGridTransformNode")
+    np.testing.assert_array_equal(scene.grid_transform(node_id).displacements, displacements_ras())
+    assert scene.save_node(node_id, tmp_path / "again.nrrd") is True
+    (again,) = scene.load_file(tmp_path / "again.nrrd", "TransformFile")
+    data = scene.grid_transform(again)
+    np.testing.assert_array_equal(data.displacements, displacements_ras())
+    np.testing.assert_allclose(data.ijk_to_ras, IJK_TO_RAS, atol=1e-12)
+    with pytest.raises(SceneError):
+        scene.save_node(node_id, tmp_path / "warp.tfm")  # a field is not an ITK linear file
+    scene.set_grid_transform(node_id, grid_data(scale=3.0))
+    assert scene.reload([node_id]) == [node_id]
+    np.testing.assert_array_equal(scene.grid_transform(node_id).displacements, displacements_ras())
+
+
+def test_a_grid_transform_is_not_saved_with_a_parent_hardened_into_it(
+    scene: Scene, tmp_path: Path
+) -> None:
+    scene.set_grid_transform("Warp", grid_data())
+    scene.set_transform("Shift", translation(0, 0, 1))
+    scene.set_parent_transform("Warp", "Shift")
+    with pytest.raises(SceneError):
+        scene.save_node("Warp", tmp_path / "w.nrrd", apply_transforms=True)

@@ -1,12 +1,12 @@
 """Which reader a file needs: Slicer filetype names from a path's suffix (or, where the suffix
 is ambiguous or missing, from the file's first bytes).
 
-The names are Slicer's own (`VolumeFile`, `MarkupsFile`, `TransformFile`) plus `DICOM` for DICOM
-files and folders, so a `LoadFile` command or `/slicer/...` request that names a Slicer filetype
-means the same thing here. Only formats this package can actually read are claimed; every other
-known medical-imaging suffix is refused with the reason, so callers get a clear answer instead
-of a parse error from the wrong reader. This module reads at most a file's first bytes and never
-imports a reader.
+The names are Slicer's own (`VolumeFile`, `MarkupsFile`, `TransformFile`, `SegmentationFile`)
+plus `DICOM` for DICOM files and folders, so a `LoadFile` command or `/slicer/...` request that
+names a Slicer filetype means the same thing here. Only formats this package can actually read
+are claimed; every other known medical-imaging suffix is refused with the reason, so callers get
+a clear answer instead of a parse error from the wrong reader. This module reads at most a
+file's first bytes and never imports a reader.
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ from bridge.scene.types import SceneError
 VOLUME_FILE = "VolumeFile"
 MARKUPS_FILE = "MarkupsFile"
 TRANSFORM_FILE = "TransformFile"
+SEGMENTATION_FILE = "SegmentationFile"
 DICOM = "DICOM"
 
 #: Every filetype this package reads, as `detect_filetype` names them.
-FILETYPES: tuple[str, ...] = (VOLUME_FILE, MARKUPS_FILE, TRANSFORM_FILE, DICOM)
+FILETYPES: tuple[str, ...] = (VOLUME_FILE, MARKUPS_FILE, TRANSFORM_FILE, SEGMENTATION_FILE, DICOM)
+
+#: Suffixes of image files a `TransformFile` load reads as a displacement field (grid
+#: transform), as Slicer's transform storage node tells them from ITK transform files.
+TRANSFORM_IMAGE_SUFFIXES: tuple[str, ...] = (".nrrd", ".nhdr")
 
 #: Bytes 128–131 of a DICOM Part 10 file (after the 128-byte preamble).
 DICOM_MAGIC = b"DICM"
@@ -35,6 +40,8 @@ NRRD_MAGIC = b"NRRD000"
 #: at the file's content when the suffix alone does not say (`.json`, `.txt`).
 _SUFFIXES: tuple[tuple[str, str | Callable[[Path], str]], ...] = (
     (".mrk.json", MARKUPS_FILE),
+    (".seg.nrrd", SEGMENTATION_FILE),
+    (".seg.nhdr", SEGMENTATION_FILE),
     (".nrrd", VOLUME_FILE),
     (".nhdr", VOLUME_FILE),
     (".tfm", TRANSFORM_FILE),
@@ -45,9 +52,8 @@ _SUFFIXES: tuple[tuple[str, str | Callable[[Path], str]], ...] = (
 )
 
 #: Known suffixes of formats Slicer reads but SlicerBridge does not, with the reason. Checked
-#: before `_SUFFIXES`, so `.seg.nrrd` is refused rather than read as a plain volume.
+#: before `_SUFFIXES`, so `.seq.nrrd` is refused rather than read as a plain volume.
 UNSUPPORTED_SUFFIXES: dict[str, str] = {
-    ".seg.nrrd": "segmentation files are not supported (load the labelmap as a .nrrd volume)",
     ".seq.nrrd": "sequence files (4-D volumes over time) are not supported",
     ".nii": "NIfTI is not supported; convert the volume to NRRD",
     ".nii.gz": "NIfTI is not supported; convert the volume to NRRD",
@@ -79,15 +85,20 @@ UNSUPPORTED_SUFFIXES: dict[str, str] = {
 
 SUPPORTED_DESCRIPTION = (
     "VolumeFile (.nrrd, .nhdr), MarkupsFile (.mrk.json, markups .json), "
-    "TransformFile (.tfm, ITK text .txt), "
+    "TransformFile (.tfm, ITK text .txt; a displacement field .nrrd/.nhdr when "
+    "filetype=TransformFile is given), SegmentationFile (.seg.nrrd, .seg.nhdr), "
     "DICOM (a folder, .dcm, or any file with the DICM preamble)"
 )
 
 
 def detect_filetype(path: Path) -> str:
-    """The Slicer filetype name for `path`: `VolumeFile`, `MarkupsFile`, `TransformFile` or `DICOM`.
+    """The Slicer filetype name for `path`: `VolumeFile`, `MarkupsFile`, `TransformFile`,
+    `SegmentationFile` or `DICOM`.
 
-    A folder is DICOM (it is searched recursively when read). Files are classified by suffix;
+    A folder is DICOM (it is searched recursively when read). Files are classified by suffix
+    (`.seg.nrrd` before `.nrrd`; a displacement-field `.nrrd` is a `VolumeFile` here, as in
+    Slicer's Add Data dialog, and loads as a grid transform only when asked for as a
+    `TransformFile`);
     a file with an unknown suffix is classified by content (DICOM preamble, NRRD magic, ITK
     transform header). Raises SceneError naming the path and the supported kinds otherwise.
     """
@@ -105,6 +116,13 @@ def detect_filetype(path: Path) -> str:
     if sniffed is not None:
         return sniffed
     raise SceneError(f"cannot tell what kind of file {path} is; supported: {SUPPORTED_DESCRIPTION}")
+
+
+def is_transform_image(path: Path) -> bool:
+    """True if a `TransformFile` at `path` is a displacement-field image, not an ITK
+    transform file (Slicer's `vtkMRMLTransformStorageNode::IsImageFile`, for the image
+    formats this package reads)."""
+    return Path(path).name.lower().endswith(TRANSFORM_IMAGE_SUFFIXES)
 
 
 def unsupported_reason(path: Path) -> str | None:

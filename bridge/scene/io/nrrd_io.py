@@ -2,7 +2,9 @@
 
 Parsing and encoding are pynrrd's; this module only maps NRRD geometry to and from the
 scene's IJK→RAS matrix and decides what counts as a scalar volume. It must not grow a NRRD
-parser of its own.
+parser of its own. The other NRRD kinds (displacement fields, segmentations) read and write
+files and map geometry through the public helpers here (`read_nrrd_file`, `write_nrrd_file`,
+`decode_nrrd_bytes`, `spatial_axes`, `header_ijk_to_ras`), so there is one NRRD convention.
 
 Conventions (as Slicer, whose NRRD reader is ITK's):
 
@@ -76,27 +78,13 @@ WRITE_ENCODINGS: tuple[str, ...] = ("raw", "gzip", "bzip2")
 def read_nrrd(path: Path) -> VolumeData:
     """Read a `.nrrd` (attached) or `.nhdr` (detached data) file; `name` is the file's base name."""
     path = Path(path)
-    try:
-        array, header = nrrd.read(str(path), index_order="C")
-    except FileNotFoundError as error:
-        raise SceneError(f"cannot read {path}: {error.strerror or 'no such file'}") from None
-    except _PARSE_ERRORS as error:
-        raise SceneError(f"cannot read NRRD file {path}: {_describe(error)}") from None
+    array, header = read_nrrd_file(path)
     return _volume_from_nrrd(array, header, name=strip_known_suffix(path), origin=str(path))
 
 
 def decode_nrrd(data: bytes) -> VolumeData:
     """Decode a NRRD with attached data (as an HTTP body carries it)."""
-    stream = io.BytesIO(bytes(data))
-    try:
-        header = nrrd.read_header(stream)
-        if "data file" in header or "datafile" in header:
-            raise SceneError("NRRD bytes must carry their data (detached 'data file' given)")
-        array = nrrd.read_data(header, stream, index_order="C")
-    except SceneError:
-        raise
-    except (*_PARSE_ERRORS, StopIteration) as error:
-        raise SceneError(f"cannot decode NRRD: {_describe(error)}") from None
+    array, header = decode_nrrd_bytes(data)
     return _volume_from_nrrd(array, header, name=None, origin="NRRD bytes")
 
 
@@ -147,7 +135,7 @@ def encode_webserver_nrrd(volume: VolumeData) -> tuple[bytes, memoryview]:
         ijk_to_lps = LPS_TO_RAS @ as_matrix4(volume.ijk_to_ras, what="IJK→RAS matrix")
     except GeometryError as error:
         raise SceneError(str(error)) from None
-    directions = " ".join(_nrrd_vector(ijk_to_lps[:3, axis]) for axis in range(3))
+    directions = " ".join(nrrd_vector(ijk_to_lps[:3, axis]) for axis in range(3))
     sizes = " ".join(str(size) for size in reversed(array.shape))
     header = (
         "NRRD0004\n"
@@ -161,14 +149,14 @@ def encode_webserver_nrrd(volume: VolumeData) -> tuple[bytes, memoryview]:
         "kinds: domain domain domain\n"
         "endian: little\n"
         "encoding: raw\n"
-        f"space origin: {_nrrd_vector(ijk_to_lps[:3, 3])}\n"
+        f"space origin: {nrrd_vector(ijk_to_lps[:3, 3])}\n"
         "\n"
     )
     voxels = np.ascontiguousarray(array, dtype=little)
     return header.encode("ascii"), memoryview(voxels).cast("B")
 
 
-def _nrrd_vector(values: np.ndarray) -> str:
+def nrrd_vector(values: np.ndarray) -> str:
     """`(a,b,c)` with each number's shortest exact text (and no negative zero)."""
     return "(" + ",".join(repr(float(value) + 0.0) for value in values) + ")"
 
@@ -176,16 +164,65 @@ def _nrrd_vector(values: np.ndarray) -> str:
 def write_nrrd(path: Path, data: VolumeData, *, compress: bool = True) -> None:
     """Write `data` to `path`: `.nrrd` atomically (temp file, then rename), `.nhdr` as a detached
     header beside a `.raw`/`.raw.gz` data file. `compress` selects gzip (Slicer's default)."""
-    path = Path(path)
     array, header = _nrrd_from_volume(data, "gzip" if compress else "raw")
+    write_nrrd_file(Path(path), array, header)
+
+
+def write_nrrd_file(path: Path, array: np.ndarray, header: dict[str, Any]) -> None:
+    """pynrrd's writer for any array and header (numpy C order): `.nhdr` as a detached header
+    beside its data file, anything else atomically; file errors become SceneError. The one
+    way this package writes NRRD files (volumes, displacement fields, segmentations)."""
+    path = Path(path)
     try:
         if path.name.lower().endswith(".nhdr"):
-            nrrd.write(str(path), array, header, index_order="C")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                nrrd.write(str(path), array, header, index_order="C")
             return
         with _atomic_file(path) as stream:
             _pynrrd_write(stream, array, header)
     except OSError as error:
         raise SceneError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def read_nrrd_file(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """pynrrd's reader (numpy C order, attached or detached data); SceneError for a missing
+    or malformed file. Shared by the volume, displacement-field and segmentation readers."""
+    path = Path(path)
+    try:
+        array, header = nrrd.read(str(path), index_order="C")
+    except FileNotFoundError as error:
+        raise SceneError(f"cannot read {path}: {error.strerror or 'no such file'}") from None
+    except _PARSE_ERRORS as error:
+        raise SceneError(f"cannot read NRRD file {path}: {_describe(error)}") from None
+    return array, dict(header)
+
+
+def decode_nrrd_bytes(data: bytes, what: str = "NRRD") -> tuple[np.ndarray, dict[str, Any]]:
+    """Header and array of a NRRD with attached data held in memory (an HTTP body)."""
+    stream = io.BytesIO(bytes(data))
+    try:
+        header = nrrd.read_header(stream)
+        if "data file" in header or "datafile" in header:
+            raise SceneError(f"{what} bytes must carry their data (detached 'data file' given)")
+        array = nrrd.read_data(header, stream, index_order="C")
+    except SceneError:
+        raise
+    except (*_PARSE_ERRORS, StopIteration) as error:
+        raise SceneError(f"cannot decode {what}: {_describe(error)}") from None
+    return array, dict(header)
+
+
+def spatial_axes(header: Mapping[str, Any], origin: str) -> list[int]:
+    """Indices (NRRD order) of the axes of `header` that are positions in space; the others
+    are component axes (`vector`, `list`, …, or a `none` space direction)."""
+    return _spatial_axes(header, len(header["sizes"]), origin)
+
+
+def header_ijk_to_ras(header: Mapping[str, Any], spatial: list[int], origin: str) -> np.ndarray:
+    """IJK→RAS of the `spatial` axes of `header`, by this module's conventions (any of the
+    LPS/RAS/LAS spaces, or no space as ITK reads it)."""
+    return _ijk_to_ras(header, spatial, origin)
 
 
 # -- NRRD → VolumeData -------------------------------------------------------------------------
@@ -242,9 +279,14 @@ def _squeeze_check(
         if axis not in spatial and size != 1:
             kinds = header.get("kinds")
             kind = kinds[axis] if kinds is not None else "non-spatial"
+            hint = (
+                "; a displacement field loads as a grid transform with filetype TransformFile"
+                if size == 3 and len(sizes) == 4
+                else ""
+            )
             raise SceneError(
                 f"{origin}: only scalar volumes are supported; axis {axis} is a {kind!r} axis "
-                f"of size {size} (multi-component, vector or time series volume)"
+                f"of size {size} (multi-component, vector or time series volume){hint}"
             )
 
 

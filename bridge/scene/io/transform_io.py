@@ -16,8 +16,9 @@ Convention, verified against Slicer's source (`Libs/MRML/Core/vtkITKTransformCon
   refused, as Slicer refuses it.
 
 HDF5 (`.h5`) and MATLAB (`.mat`) transform files are binary formats this module cannot read;
-they are refused with the reason. Non-linear transforms (B-spline, displacement field) are
-refused too: the scene holds linear transforms only.
+they are refused with the reason. Non-linear transforms inside an ITK transform file
+(B-spline, displacement field) are refused too; a displacement field stored as an image
+(`.nrrd`, `.nhdr`) is `grid_transform_nrrd`'s, as in Slicer.
 """
 
 from __future__ import annotations
