@@ -12,7 +12,7 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from bridge import __version__
@@ -50,7 +50,16 @@ TRANSPORTS: dict[str, tuple[str, str]] = {
 class Bridge:
     """The running bridge: scene + applier + bus + adapters, with one shutdown path."""
 
-    def __init__(self, settings: Settings, scene: Scene | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        scene: Scene | None = None,
+        *,
+        bus_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`scene`: the headless scene when None (Slicer passes its MRML scene);
+        `bus_options`: extra `CommandBus` arguments, e.g. `{"drive": "external"}` when a Qt
+        timer starts the apply passes (`bridge.qt`)."""
         self.settings = settings
         if scene is None:
             from bridge.scene.headless import HeadlessScene
@@ -58,7 +67,7 @@ class Bridge:
             scene = HeadlessScene(data_dir=settings.data_dir)
         self.scene = scene
         self.applier = Applier(scene, data_dir=settings.data_dir)
-        self.bus = CommandBus(self.applier, max_rate=settings.max_rate)
+        self.bus = CommandBus(self.applier, max_rate=settings.max_rate, **(bus_options or {}))
         self.adapters: list[Adapter] = []
         self.started_at = time.time()
         self._shutdown = asyncio.Event()
@@ -94,8 +103,8 @@ class Bridge:
             if create is None:
                 log.warning("%s: adapter not available in this version; not started", name)
                 continue
-            adapter = create(self.settings)
             try:
+                adapter = create(self.settings)
                 await adapter.start(self)
             except Exception:
                 log.exception("%s: adapter failed to start; the bridge goes on without it", name)

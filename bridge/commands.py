@@ -585,21 +585,46 @@ class RunCompute(Command):
 # -- lazily decoded updates --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
 class Deferred:
     """A coalescible update whose payload is decoded only if it is the one applied.
 
-    High-rate transports (an IGTL TRANSFORM or IMAGE stream) know the kind and the target from
-    a message header; decoding the body of a message that a newer one will supersede is wasted
-    work. The bus calls `build()` just before applying; an error there fails this update alone.
+    High-rate transports (an IGTL TRANSFORM or IMAGE stream, MQTT poses) know the kind and the
+    target from a message header or topic; decoding the body of a message that a newer one
+    will supersede is wasted work. The bus calls `build()` just before applying; an error
+    there fails this update alone.
+
+    Give `build` as a callable, or subclass and override `build()`; subclasses call this
+    constructor (a plain slotted class: it is made once per received message, so it must be
+    cheaper than a dataclass).
     """
 
-    kind: str
-    coalesce_key: Hashable
-    build: Callable[[], Command]
-    source: str = "local"
-    received: float = field(default_factory=time.monotonic)
-    id: str | None = None
+    __slots__ = ("_factory", "coalesce_key", "id", "kind", "received", "source")
+
+    def __init__(
+        self,
+        kind: str,
+        coalesce_key: Hashable,
+        build: Callable[[], Command] | None = None,
+        *,
+        source: str = "local",
+        received: float | None = None,
+        id: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.coalesce_key = coalesce_key
+        self._factory = build
+        self.source = source
+        self.received = time.monotonic() if received is None else received
+        self.id = id
+
+    def build(self) -> Command:
+        """The command to apply; called by the bus only for the update that survives."""
+        if self._factory is None:
+            raise NotImplementedError(f"{type(self).__name__} must override build()")
+        return self._factory()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.kind}, {self.coalesce_key!r}, from {self.source})"
 
 
 Submittable = Command | Deferred

@@ -57,14 +57,51 @@ class Settings:
     allowed_hosts: str | None = setting(
         None, "extra names accepted in the HTTP Host header, comma-separated (DNS rebinding)"
     )
+    public_url: str | None = setting(
+        None, "absolute base URL clients reach this server at (behind a reverse proxy)"
+    )
     file_roots: str | None = setting(
         None, "folders that localfile= and url=file: may use, os.pathsep-separated (default: any)"
     )
     igtl: bool = setting(True, "OpenIGTLink server", flag="--no-igtl")
     igtl_port: int = setting(18944, "OpenIGTLink server port")
+    igtl_serve: bool = setting(
+        True, "OpenIGTLink server (off: client mode only)", flag="--no-igtl-serve"
+    )
+    igtl_connect: str = setting("", "OpenIGTLink peers to connect out to: host:port[,host:port…]")
+    igtl_push: str = setting("", "scene nodes pushed to every OpenIGTLink peer: name[,name…]")
+    igtl_max_body_mib: int = setting(
+        264, "largest OpenIGTLink message body accepted, MiB (a 512³ int16 image: 256)"
+    )
+    igtl_check_crc: bool = setting(
+        True, "CRC-64 check of every OpenIGTLink message", flag="--no-igtl-check-crc"
+    )
+    igtl_read_timeout: float = setting(
+        10.0, "seconds an OpenIGTLink peer may stall mid-message before it is dropped"
+    )
+    igtl_max_peers: int = setting(256, "most OpenIGTLink peers served at once")
+    igtl_receive_buffer_kib: int = setting(
+        256, "kernel receive buffer per OpenIGTLink peer, KiB (0: OS autotuning)"
+    )
     mqtt: bool = setting(True, "MQTT client (connects to --mqtt-url)", flag="--no-mqtt")
     mqtt_url: str = setting(
         "mqtt://127.0.0.1:1883", "MQTT broker URL: mqtt://host:port or mqtts://host:port"
+    )
+    mqtt_protocol: str = setting("5", "MQTT protocol version: 5 or 3.1.1")
+    mqtt_topic_root: str | None = setting(None, "MQTT topic root (default: slicer/<instance>)")
+    mqtt_username: str | None = setting(None, "MQTT user name (mqtt://user@host also works)")
+    mqtt_password: str | None = setting(
+        None, "MQTT password; prefer the environment (SLICER_BRIDGE_MQTT_PASSWORD)"
+    )
+    mqtt_ca_file: Path | None = setting(
+        None, "CA bundle (PEM) to verify an mqtts:// broker (default: the system's CAs)"
+    )
+    mqtt_certfile: Path | None = setting(None, "MQTT client certificate (PEM), if required")
+    mqtt_keyfile: Path | None = setting(None, "private key (PEM) of --mqtt-certfile")
+    mqtt_keepalive: int = setting(30, "MQTT keepalive in seconds")
+    mqtt_state_rate: float = setting(30.0, "maximum MQTT state publications per second per topic")
+    mqtt_max_payload: int = setting(
+        1 << 20, "largest MQTT payload accepted, in bytes (larger: answered on .../error)"
     )
     instance: str = setting("default", "instance name; MQTT topics live under slicer/<instance>")
     data_dir: Path = setting(
@@ -86,10 +123,21 @@ class Settings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ConfigError(f"{name} must be a port number 0-65535, got {port}")
+        for name in ("igtl_max_body_mib", "igtl_read_timeout", "igtl_max_peers"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.igtl_receive_buffer_kib < 0:
+            raise ConfigError("igtl_receive_buffer_kib must be 0 (OS default) or more")
+        for peer in filter(None, (item.strip() for item in self.igtl_connect.split(","))):
+            host, _, port = peer.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+                raise ConfigError(f"igtl_connect: not a host:port address: {peer!r}")
         if self.max_body_size <= 0:
             raise ConfigError(f"max_body_size must be positive, got {self.max_body_size}")
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("TLS needs both certfile and keyfile")
+        if self.mqtt_protocol.lower().lstrip("v") not in ("5", "3.1.1", "311"):
+            raise ConfigError(f"mqtt_protocol must be 5 or 3.1.1, got {self.mqtt_protocol}")
         if not self.mqtt_url.startswith(("mqtt://", "mqtts://")):
             raise ConfigError(f"mqtt_url must start with mqtt:// or mqtts://, got {self.mqtt_url}")
 

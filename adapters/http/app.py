@@ -34,7 +34,7 @@ from adapters.http.context import BRIDGE, SETTINGS
 from adapters.http.metrics import HTTP_COUNTERS, HttpCounters
 from adapters.http.responses import HttpError, error_response
 from adapters.http.routing import RouteTable
-from adapters.http.security import max_body_size, setting
+from adapters.http.security import max_body_size
 from bridge.app import Bridge
 
 log = logging.getLogger("slicer_bridge")
@@ -81,7 +81,7 @@ def build_app(bridge: Bridge) -> web.Application:
     app[MOUNTED] = []
     for surface in SURFACES:
         mount_surface(app, surface)
-    if setting(settings, "static", True):
+    if settings.static:
         from adapters.http.static import static_handler
 
         add_catch_all(app, "/{path:.*}", static_handler)
@@ -115,7 +115,7 @@ def load_table(surface: Surface) -> RouteTable | None:
 
 def mount_surface(app: web.Application, surface: Surface) -> None:
     settings = app[SETTINGS]
-    if surface.switch is not None and not setting(settings, surface.switch, True):
+    if surface.switch is not None and not getattr(settings, surface.switch):
         log.info("http: %s disabled", surface.mount)
         return
     table = load_table(surface)

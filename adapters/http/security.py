@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from adapters.http.responses import HttpError, error_response
+from bridge.config import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_COOKIE = "slicer_bridge_token"
@@ -55,26 +56,20 @@ RESPONSE_CORS_HEADERS = {
 DEFAULT_MAX_BODY_SIZE = 1 << 30
 
 
-def setting(settings: object, name: str, default: object) -> object:
-    """A setting that `bridge.config.Settings` may not declare yet (then `default`)."""
-    value = getattr(settings, name, default)
-    return default if value is None else value
-
-
-def max_body_size(settings: object) -> int:
-    return int(setting(settings, "max_body_size", DEFAULT_MAX_BODY_SIZE))
+def max_body_size(settings: Settings) -> int:
+    return settings.max_body_size
 
 
 class RequestPolicy:
     """What the settings allow, computed once per application; host verdicts are cached."""
 
-    def __init__(self, settings: object) -> None:
-        self.cors = bool(setting(settings, "cors", False))
-        self.token: str | None = str(setting(settings, "token", "")) or None
+    def __init__(self, settings: Settings) -> None:
+        self.cors = settings.cors
+        self.token: str | None = settings.token or None
         self.max_body_size = max_body_size(settings)
-        host = str(setting(settings, "host", "127.0.0.1")).lower()
+        host = settings.host.lower()
         names = {host}
-        extra = str(setting(settings, "allowed_hosts", ""))
+        extra = settings.allowed_hosts or ""
         names.update(part.strip().lower().rstrip(".") for part in extra.split(",") if part.strip())
         if host in ("0.0.0.0", "::", ""):
             names.update(_machine_names())
@@ -101,7 +96,7 @@ class RequestPolicy:
 POLICY: web.AppKey[RequestPolicy] = web.AppKey("request_policy", RequestPolicy)
 
 
-def install(app: web.Application, settings: object) -> None:
+def install(app: web.Application, settings: Settings) -> None:
     """Put the policy for `settings` into `app` (before it starts)."""
     app[POLICY] = RequestPolicy(settings)
 

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from adapters.http.app import MOUNTED, build_app
 from adapters.http.metrics import HTTP_COUNTERS
-from adapters.http.security import max_body_size, setting
+from adapters.http.security import max_body_size
 from bridge.app import Bridge
 
 log = logging.getLogger("slicer_bridge")
@@ -136,7 +136,7 @@ class HttpAdapter:
         context = tls_context(settings.certfile, settings.keyfile)
         self._tls = context is not None
         app = build_app(bridge)
-        logging_on = bool(setting(settings, "access_log", False))
+        logging_on = settings.access_log
         runner = web.AppRunner(
             app,
             handle_signals=False,
@@ -197,7 +197,7 @@ class HttpAdapter:
             "cors": bool(settings.cors),
             "token": bool(settings.token),
             "max_body_size": max_body_size(settings),
-            "access_log": bool(setting(settings, "access_log", False)),
+            "access_log": settings.access_log,
         }
         if self._app is not None:
             status.update(self._app[HTTP_COUNTERS].snapshot())

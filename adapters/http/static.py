@@ -37,7 +37,6 @@ from aiohttp import web
 
 from adapters.http.context import SETTINGS
 from adapters.http.responses import HttpError
-from adapters.http.security import setting
 
 TEXT_TYPES = {
     ".html": "text/html",
@@ -147,7 +146,7 @@ def resolve(docroot: Path | str, url_path: str) -> Path:
 async def static_handler(request: web.Request) -> web.StreamResponse:
     if request.method not in ("GET", "HEAD"):
         raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
-    docroot = setting(request.app[SETTINGS], "docroot", "docroot")
+    docroot = request.app[SETTINGS].docroot
     url_path = request.path
     if BROWSE_REWRITE.match(url_path):
         url_path = "/browse.html"
@@ -241,7 +240,7 @@ def directory_response(
     request: web.Request, docroot: Path | str, folder: Path
 ) -> web.StreamResponse:
     index = index_file(docroot, request.path.rstrip("/") + "/")
-    listing = setting(request.app[SETTINGS], "directory_listing", False)
+    listing = request.app[SETTINGS].directory_listing
     if index is None and not listing:
         raise NotServed(request.path)
     if not request.path.endswith("/"):
