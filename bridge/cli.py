@@ -19,6 +19,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge.config import ENV_PREFIX, ConfigError, Settings, load_settings, setting_types
+from bridge.dicom.cli import add_dicom_commands
 
 log = logging.getLogger("slicer_bridge")
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "it is coalesced (latest value per target) or ordered (a barrier).",
     )
     listing.set_defaults(run=_list_commands)
+    add_dicom_commands(commands)
     return parser
 
 
