@@ -6,7 +6,9 @@ each DICOMweb resource — a method and a path pattern with `{study}`, `{series}
 service (`dicomweb_qido`, `dicomweb_wado`, `dicomweb_stow`, `dicomweb_uri`). A path that
 names a resource with another method is a 405; `/dicom` itself, and any other path carrying
 WADO-URI parameters, is WADO-URI (as Slicer's original handler answered); anything else 404.
-HEAD is answered as GET. A trailing slash is ignored.
+HEAD is answered as GET. A trailing slash is ignored. `on_mount` (called by the app when
+it mounts this surface) makes the store also index the DICOM files of volumes the scene
+loads (`bridge.dicom.scene_import`).
 """
 
 from __future__ import annotations
@@ -20,11 +22,21 @@ from adapters.http import dicomweb_qido as qido
 from adapters.http import dicomweb_stow as stow
 from adapters.http import dicomweb_uri as uri
 from adapters.http import dicomweb_wado as wado
-from adapters.http.dicomweb_common import MOUNT, DicomHandler, Target, store_of
+from adapters.http.context import BRIDGE
+from adapters.http.dicomweb_common import (
+    MOUNT,
+    SCENE_IMPORT,
+    DicomHandler,
+    Target,
+    close_store,
+    store_for,
+    store_of,
+)
 from adapters.http.responses import HttpError
 from adapters.http.routing import Route, RouteTable
+from bridge.dicom.scene_import import SceneImport
 
-__all__ = ["DICOM_ROUTES", "RESOURCES", "store_of"]
+__all__ = ["DICOM_ROUTES", "RESOURCES", "on_mount", "store_of"]
 
 _UID = r"(?P<{name}>[^/]+)"
 _STUDY = "/studies/{study}"
@@ -127,3 +139,23 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
 
 DICOM_ROUTES = RouteTable(MOUNT, [Route("", dispatch)])
+
+
+def on_mount(app: web.Application) -> None:
+    """Besides its routes, `/dicom` indexes what the scene loads from DICOM into the store
+    it serves (`bridge.dicom.scene_import`), from startup to cleanup."""
+    app.on_startup.append(_start_scene_import)
+    app.on_cleanup.append(_stop_scene_import)
+
+
+async def _start_scene_import(app: web.Application) -> None:
+    importer = SceneImport(app[BRIDGE].scene, store_for(app))
+    importer.start()
+    app[SCENE_IMPORT] = importer
+
+
+async def _stop_scene_import(app: web.Application) -> None:
+    importer = app.get(SCENE_IMPORT)
+    if importer is not None:
+        await importer.stop()
+    close_store(app)

@@ -23,12 +23,13 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.http.context import bridge_of
+from adapters.http.context import BRIDGE, bridge_of
 from adapters.http.dicomweb_accept import DICOM_JSON
 from adapters.http.responses import HttpError
 from bridge.dicom import store_path
 from bridge.dicom.pixels import FrameOutOfRange
 from bridge.dicom.protocol import DicomStore
+from bridge.dicom.scene_import import SceneImport
 from bridge.dicom.types import NotDicom, NotFound, QueryError, Unsupported
 
 log = logging.getLogger("slicer_bridge.dicomweb")
@@ -53,10 +54,22 @@ DicomHandler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
 
 def store_of(request: web.Request) -> DicomStore:
     """The DICOM store of the bridge serving `request` (created on first use)."""
-    app = request.app
+    return store_for(request.app)
+
+
+def close_store(app: web.Application) -> None:
+    """Close the store this app opened (not one the bridge owns): on cleanup, so a stopped
+    server leaves no SQLite files open (tests start hundreds of servers in one process)."""
+    store = _STORES.pop(app, None)
+    if store is not None and store is not getattr(app[BRIDGE], "dicom_store", None):
+        store.close()
+
+
+def store_for(app: web.Application) -> DicomStore:
+    """The DICOM store of `app`'s bridge (created on first use)."""
     store = _STORES.get(app)
     if store is None:
-        bridge = bridge_of(request)
+        bridge = app[BRIDGE]
         store = getattr(bridge, "dicom_store", None)
         if store is None:
             from bridge.dicom.sqlite_store import SqliteStore
@@ -66,6 +79,18 @@ def store_of(request: web.Request) -> DicomStore:
             log.info("dicom: store %s", store_path(bridge.settings.data_dir))
         _STORES[app] = store
     return store
+
+
+#: The application's `SceneImport` (set at startup when `/dicom` is mounted).
+SCENE_IMPORT: web.AppKey[SceneImport] = web.AppKey("dicom_scene_import", SceneImport)
+
+
+async def scene_imports_settled(app: web.Application) -> None:
+    """Return once the DICOM files of volumes the scene loaded are indexed (at once when
+    `/dicom` is not mounted)."""
+    importer = app.get(SCENE_IMPORT)
+    if importer is not None:
+        await importer.settle()
 
 
 def base_url(request: web.Request) -> str:
