@@ -10,7 +10,6 @@ shutdown, the time image, sample data.
 
 from __future__ import annotations
 
-import contextlib
 import platform
 from typing import Any
 
@@ -83,8 +82,9 @@ def _result_response(value: Any, variable: str) -> web.Response:
 
 
 # -- system -------------------------------------------------------------------------------------
-def version_info() -> dict[str, Any]:
-    """Slicer's `/system/version` keys, describing this application."""
+def version_info(host: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Slicer's `/system/version` keys, describing this application; inside Slicer the
+    `mainApplication*` keys describe the Slicer hosting the bridge (`host`, from the scene)."""
     major, minor, patch = [*_version_numbers(__version__), 0, 0, 0][:3]
     experimental = "+" in __version__ or "dev" in __version__
     info: dict[str, Any] = {
@@ -108,7 +108,7 @@ def version_info() -> dict[str, Any]:
         "mainApplicationMinorVersion": minor,
         "mainApplicationPatchVersion": patch,
     }
-    info.update(_slicer_main_application())
+    info.update(host or {})
     return info
 
 
@@ -128,27 +128,8 @@ def _os_name() -> str:
     return {"windows": "win", "darwin": "macosx"}.get(system, system or "unknown")
 
 
-def _slicer_main_application() -> dict[str, Any]:
-    """Inside Slicer, the `mainApplication*` keys describe the Slicer hosting the bridge."""
-    with contextlib.suppress(ImportError, AttributeError):
-        import slicer  # type: ignore[import-not-found]
-
-        app = slicer.app
-        return {
-            "isCustomMainApplication": True,
-            "mainApplicationName": app.mainApplicationName,
-            "mainApplicationRepositoryUrl": app.mainApplicationRepositoryUrl,
-            "mainApplicationRepositoryRevision": app.mainApplicationRepositoryRevision,
-            "mainApplicationRevision": app.mainApplicationRevision,
-            "mainApplicationMajorVersion": app.mainApplicationMajorVersion,
-            "mainApplicationMinorVersion": app.mainApplicationMinorVersion,
-            "mainApplicationPatchVersion": app.mainApplicationPatchVersion,
-        }
-    return {}
-
-
 async def version(request: web.Request) -> web.Response:
-    return json_response(version_info())
+    return json_response(version_info(bridge_of(request).scene.host_application()))
 
 
 async def shutdown(request: web.Request) -> web.Response:

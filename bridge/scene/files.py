@@ -281,24 +281,37 @@ def _format_suffix(file_format: str) -> str:
     return text if "." in text else f".{text}"
 
 
+def save_suffix(
+    is_a: Callable[[str], bool], label: str, file_format: str, *, hardened: bool = False
+) -> str:
+    """Check that a node of this kind (`is_a(class_name)`, MRML inheritance) can be saved in
+    `file_format` (a suffix, a file name or Slicer's `NRRD (.nrrd)`), and — `hardened`: its
+    parent transforms applied — that they can be applied to it (not to a displacement field).
+    Returns the suffix; SceneError naming `label` and what is supported otherwise. Shared by
+    the headless scene (which then writes) and the MRML scene (which then exports)."""
+    if hardened and is_a(n.GridTransformNode.class_name):
+        raise SceneError(
+            f"cannot save {label} with transforms applied: hardening a parent transform "
+            "into a displacement field is not supported; save it without applytransforms"
+        )
+    suffix = _format_suffix(file_format)
+    if any(is_a(kind.class_name) and suffix.endswith(suffixes) for kind, suffixes, _ in WRITERS):
+        return suffix
+    supported = [s for kind, suffixes, _ in WRITERS if is_a(kind.class_name) for s in suffixes]
+    raise SceneError(
+        f"cannot save {label} as {file_format!r}; supported: {', '.join(supported) or 'none'}"
+    )
+
+
 def writer_for(node: n.Node, file_format: str, *, hardened: bool = False) -> Writer:
     """The writer for this node kind and format; SceneError (before any file is touched) if
     the kind cannot be saved in that format, or — `hardened`: parent transforms are to be
     applied — if they cannot be applied to this kind (a displacement field)."""
-    if hardened and isinstance(node, n.GridTransformNode):
-        raise SceneError(
-            f"cannot save {node.id} with transforms applied: hardening a parent transform "
-            "into a displacement field is not supported; save it without applytransforms"
-        )
-    suffix = _format_suffix(file_format)
+    suffix = save_suffix(node.is_a, f"{node.class_name} {node.id}", file_format, hardened=hardened)
     for kind, suffixes, writer in WRITERS:
         if isinstance(node, kind) and suffix.endswith(suffixes):
             return writer
-    supported = [s for kind, suffixes, _ in WRITERS if isinstance(node, kind) for s in suffixes]
-    raise SceneError(
-        f"cannot save {node.class_name} {node.id} as {file_format!r}; "
-        f"supported: {', '.join(supported) or 'none'}"
-    )
+    raise AssertionError("save_suffix accepted a format no writer takes")  # pragma: no cover
 
 
 __all__ = [
@@ -311,6 +324,7 @@ __all__ = [
     "default_name",
     "grid_transform_node",
     "payload_name",
+    "save_suffix",
     "segmentation_data",
     "volume_node",
     "writer_for",

@@ -7,18 +7,22 @@ section function (the `SECTIONS` table), applied from `vtkMRMLNode` down to the 
 class, so a labelmap gets the volume section and a fiducial list gets the markups section.
 Clients such as slicerio read `ClassName` and `ImageData → Extent` from this.
 
+The `*_properties` functions build each section from plain data (`VolumeData` parts,
+`MarkupsData`, `SliceViewState`, …), so the MRML scene lays the same shapes over the
+PrintSelf text it parses (`printself`) where Slicer's own text lacks them or loses them.
 Only plain JSON values come out (str, int, float, bool, lists, dicts). Nothing here changes
 a node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from bridge.scene import nodes as n
+from bridge.scene.types import CameraState, MarkupsData, ModelData, Segment, SliceViewState
 from bridge.scene.views import slice_offset
 
 Properties = dict[str, Any]
@@ -91,12 +95,14 @@ def _displayable(node: n.DisplayableNode) -> Properties:
     return {"Visibility": node.visible}
 
 
-def _volume(node: n.VolumeNode) -> Properties:
+def volume_properties(ijk_to_ras: np.ndarray, shape: tuple[int, ...], dtype: Any) -> Properties:
     """Geometry lives on the volume node; its vtkImageData has unit spacing and zero origin,
-    exactly as in Slicer, so clients computing from `ImageData` alone get what Slicer gives."""
-    matrix = np.asarray(node.ijk_to_ras, dtype=np.float64)
+    exactly as in Slicer, so clients computing from `ImageData` alone get what Slicer gives.
+    `shape` is the voxel array's (k, j, i)."""
+    matrix = np.asarray(ijk_to_ras, dtype=np.float64)
     spacing = np.linalg.norm(matrix[:3, :3], axis=0)
-    nk, nj, ni = node.array.shape
+    nk, nj, ni = shape[:3]
+    name = np.dtype(dtype).name
     return {
         "IJKToRASDirections": (matrix[:3, :3] / spacing).tolist(),
         "Origin": _floats(matrix[:3, 3]),
@@ -106,24 +112,36 @@ def _volume(node: n.VolumeNode) -> Properties:
             "Origin": [0.0, 0.0, 0.0],
             "Dimensions": [ni, nj, nk],
             "Extent": [0, ni - 1, 0, nj - 1, 0, nk - 1],
-            "ScalarType": VTK_SCALAR_TYPES.get(node.array.dtype.name, node.array.dtype.name),
+            "ScalarType": VTK_SCALAR_TYPES.get(name, name),
             "NumberOfScalarComponents": 1,
         },
     }
 
 
-def _linear_transform(node: n.LinearTransformNode) -> Properties:
+def _volume(node: n.VolumeNode) -> Properties:
+    return volume_properties(node.ijk_to_ras, node.array.shape, node.array.dtype)
+
+
+def linear_transform_properties(matrix_to_parent: np.ndarray) -> Properties:
     """16 numbers, row-major, as the matrix is read out of Slicer."""
-    return {"MatrixTransformToParent": _flat(node.matrix_to_parent)}
+    return {"MatrixTransformToParent": _flat(matrix_to_parent)}
 
 
-def _grid_transform(node: n.GridTransformNode) -> Properties:
+def _linear_transform(node: n.LinearTransformNode) -> Properties:
+    return linear_transform_properties(node.matrix_to_parent)
+
+
+def grid_transform_properties(
+    grid_ijk_to_ras: np.ndarray, displacement_shape: tuple[int, ...], dtype: Any
+) -> Properties:
     """The vtkOrientedGridTransform a grid node holds (from parent): its displacement grid
     as vtkImageData prints it (geometry in spacing, origin and a direction matrix), scale,
-    shift and cubic interpolation, as Slicer sets them on load."""
-    matrix = np.asarray(node.grid_ijk_to_ras, dtype=np.float64)
+    shift and cubic interpolation, as Slicer sets them on load. `displacement_shape` is the
+    field's (k, j, i, 3)."""
+    matrix = np.asarray(grid_ijk_to_ras, dtype=np.float64)
     spacing = np.linalg.norm(matrix[:3, :3], axis=0)
-    nk, nj, ni, _ = node.displacements.shape
+    nk, nj, ni = displacement_shape[:3]
+    name = np.dtype(dtype).name
     return {
         "TransformFromParent": {
             "DisplacementGrid": {
@@ -131,9 +149,7 @@ def _grid_transform(node: n.GridTransformNode) -> Properties:
                 "Origin": _floats(matrix[:3, 3]),
                 "Dimensions": [ni, nj, nk],
                 "Extent": [0, ni - 1, 0, nj - 1, 0, nk - 1],
-                "ScalarType": VTK_SCALAR_TYPES.get(
-                    node.displacements.dtype.name, node.displacements.dtype.name
-                ),
+                "ScalarType": VTK_SCALAR_TYPES.get(name, name),
                 "NumberOfScalarComponents": 3,
             },
             "GridDirectionMatrix": _flat(_direction_matrix(matrix[:3, :3] / spacing)),
@@ -144,19 +160,25 @@ def _grid_transform(node: n.GridTransformNode) -> Properties:
     }
 
 
+def _grid_transform(node: n.GridTransformNode) -> Properties:
+    return grid_transform_properties(
+        node.grid_ijk_to_ras, node.displacements.shape, node.displacements.dtype
+    )
+
+
 def _direction_matrix(directions: np.ndarray) -> np.ndarray:
     matrix = np.eye(4)
     matrix[:3, :3] = directions
     return matrix
 
 
-def _segmentation(node: n.SegmentationNode) -> Properties:
+def segmentation_properties(segments: Sequence[Segment]) -> Properties:
     """`Segmentation → Segments → <id> → Name/Color…`, the shape `/slicer/segmentations`
     (and clients parsing Slicer's PrintSelf) read; segments in their order."""
     return {
         "Segmentation": {
             "SourceRepresentationName": "Binary labelmap",
-            "NumberOfSegments": len(node.segments),
+            "NumberOfSegments": len(segments),
             "Segments": {
                 segment.id: {
                     "Name": segment.name,
@@ -164,10 +186,14 @@ def _segmentation(node: n.SegmentationNode) -> Properties:
                     "LabelValue": int(segment.label_value),
                     "Tags": dict(segment.tags),
                 }
-                for segment in node.segments
+                for segment in segments
             },
         }
     }
+
+
+def _segmentation(node: n.SegmentationNode) -> Properties:
+    return segmentation_properties(node.segments)
 
 
 def _control_point(point: Any) -> Properties:
@@ -180,60 +206,107 @@ def _control_point(point: Any) -> Properties:
     }
 
 
-def _markups(node: n.MarkupsNode) -> Properties:
+def markups_properties(data: MarkupsData, label_format: str = "%N-%d") -> Properties:
     return {
-        "Locked": node.locked,
-        "ControlPointLabelFormat": node.label_format,
-        "NumberOfControlPoints": len(node.points),
-        "ControlPoints": [_control_point(point) for point in node.points],
+        "Locked": data.locked,
+        "ControlPointLabelFormat": label_format,
+        "NumberOfControlPoints": len(data.points),
+        "ControlPoints": [_control_point(point) for point in data.points],
         "Display": {
-            "Color": _floats(node.color),
-            "SelectedColor": _floats(node.selected_color),
-            "GlyphScale": float(node.glyph_scale),
+            "Color": _floats(data.color),
+            "SelectedColor": _floats(data.selected_color),
+            "GlyphScale": float(data.glyph_scale),
         },
+    }
+
+
+def _markups(node: n.MarkupsNode) -> Properties:
+    data = MarkupsData(
+        points=tuple(node.points),
+        color=node.color,
+        selected_color=node.selected_color,
+        glyph_scale=node.glyph_scale,
+        locked=node.locked,
+    )
+    return markups_properties(data, node.label_format)
+
+
+def model_properties(mesh: ModelData) -> Properties:
+    return {
+        "PolyData": {
+            "NumberOfPoints": len(mesh.vertices),
+            "NumberOfPolys": len(mesh.triangles),
+        },
+        "Display": {"Color": _floats(mesh.color)},
     }
 
 
 def _model(node: n.ModelNode) -> Properties:
-    return {
-        "PolyData": {
-            "NumberOfPoints": len(node.mesh.vertices),
-            "NumberOfPolys": len(node.mesh.triangles),
-        },
-        "Display": {"Color": _floats(node.mesh.color)},
-    }
+    return model_properties(node.mesh)
+
+
+def _text(node: n.TextNode) -> Properties:
+    """`Text` and `Encoding` (a VTK encoding number), as vtkMRMLTextNode prints them."""
+    return {"Text": node.text, "Encoding": node.encoding}
 
 
 def _view(node: n.AbstractViewNode) -> Properties:
     return {"LayoutName": node.layout_name}
 
 
-def _slice(node: n.SliceNode) -> Properties:
+def slice_properties(state: SliceViewState) -> Properties:
     return _without_none(
         {
-            "Orientation": node.orientation.capitalize(),
-            "SliceOffset": slice_offset(node.slice_to_ras),
-            "SliceToRAS": _flat(node.slice_to_ras),
-            "FieldOfView": _floats(node.field_of_view),
-            "BackgroundVolumeID": node.background_volume_id,
-            "ForegroundVolumeID": node.foreground_volume_id,
-            "LabelVolumeID": node.label_volume_id,
-            "ForegroundOpacity": float(node.foreground_opacity),
+            "Orientation": state.orientation.capitalize(),
+            "SliceOffset": slice_offset(state.slice_to_ras),
+            "SliceToRAS": _flat(state.slice_to_ras),
+            "FieldOfView": _floats(state.field_of_view),
+            "BackgroundVolumeID": state.background_volume_id,
+            "ForegroundVolumeID": state.foreground_volume_id,
+            "LabelVolumeID": state.label_volume_id,
+            "ForegroundOpacity": float(state.foreground_opacity),
         }
     )
 
 
-def _camera(node: n.CameraNode) -> Properties:
+def _slice(node: n.SliceNode) -> Properties:
+    return slice_properties(
+        SliceViewState(
+            name=node.layout_name.lower(),
+            orientation=node.orientation,
+            offset=slice_offset(node.slice_to_ras),
+            slice_to_ras=node.slice_to_ras,
+            background_volume_id=node.background_volume_id,
+            foreground_volume_id=node.foreground_volume_id,
+            label_volume_id=node.label_volume_id,
+            foreground_opacity=node.foreground_opacity,
+            field_of_view=node.field_of_view,
+        )
+    )
+
+
+def camera_properties(camera: CameraState) -> Properties:
     return {
-        "Position": _floats(node.position),
-        "FocalPoint": _floats(node.focal_point),
-        "ViewUp": _floats(node.view_up),
-        "ViewAngle": float(node.view_angle),
+        "Position": _floats(camera.position),
+        "FocalPoint": _floats(camera.focal_point),
+        "ViewUp": _floats(camera.view_up),
+        "ViewAngle": float(camera.view_angle),
     }
 
 
+def _camera(node: n.CameraNode) -> Properties:
+    return camera_properties(
+        CameraState(node.position, node.focal_point, node.view_up, node.view_angle)
+    )
+
+
+def layout_properties(layout: str) -> Properties:
+    """The layout by name (`FourUp`), where Slicer's PrintSelf prints its number."""
+    return {"ViewArrangement": layout}
+
+
 def _layout(node: n.LayoutNode) -> Properties:
-    return {"ViewArrangement": node.view_arrangement}
+    return layout_properties(node.view_arrangement)
 
 
 #: Node class → the lines that class adds to PrintSelf. Subclasses without an entry (a
@@ -248,6 +321,7 @@ SECTIONS: dict[type, Section] = {
     n.SegmentationNode: _segmentation,
     n.MarkupsNode: _markups,
     n.ModelNode: _model,
+    n.TextNode: _text,
     n.AbstractViewNode: _view,
     n.SliceNode: _slice,
     n.CameraNode: _camera,
@@ -255,4 +329,17 @@ SECTIONS: dict[type, Section] = {
 }
 
 
-__all__ = ["SECTIONS", "VTK_SCALAR_TYPES", "node_properties"]
+__all__ = [
+    "SECTIONS",
+    "VTK_SCALAR_TYPES",
+    "camera_properties",
+    "grid_transform_properties",
+    "layout_properties",
+    "linear_transform_properties",
+    "markups_properties",
+    "model_properties",
+    "node_properties",
+    "segmentation_properties",
+    "slice_properties",
+    "volume_properties",
+]

@@ -2,13 +2,16 @@
 
 `scene` is parametrised over every Scene implementation that can run in this process. In CI
 that is the `HeadlessScene` only; inside Slicer the same suite runs against the MRML-backed
-scene, by adding its factory to `SCENE_FACTORIES`. Contract tests must therefore use only the
-Scene protocol and must not assume what only a fresh headless scene guarantees (id counters
-starting at 1, no extra MRML helper nodes); such checks live in `test_headless_scene.py`.
+scene: `SLICER_BRIDGE_SCENES=mrml` (what `tests/slicer/run_in_slicer.py` sets) chooses the
+implementations by name from `SCENE_FACTORIES` and `OPTIONAL_FACTORIES`. Contract tests must
+therefore use only the Scene protocol and must not assume what only a fresh headless scene
+guarantees (id counters starting at 1, no extra MRML helper nodes); such checks live in
+`test_headless_scene.py`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,10 +22,26 @@ from bridge.scene.headless import HeadlessScene
 from bridge.scene.protocol import Scene
 from bridge.scene.types import SceneEvent
 
+
+def _mrml_scene(data_dir: Path) -> Scene:
+    from bridge.scene.mrml import MrmlScene
+
+    return MrmlScene(data_dir=data_dir)
+
+
 #: Implementation name → factory taking a data folder.
 SCENE_FACTORIES: dict[str, Callable[[Path], Scene]] = {
     "headless": lambda data_dir: HeadlessScene(data_dir=data_dir),
 }
+#: Implementations that only run in some processes (MRML: inside 3D Slicer).
+OPTIONAL_FACTORIES: dict[str, Callable[[Path], Scene]] = {"mrml": _mrml_scene}
+if os.environ.get("SLICER_BRIDGE_SCENES"):
+    _known = {**SCENE_FACTORIES, **OPTIONAL_FACTORIES}
+    SCENE_FACTORIES = {
+        name.strip(): _known[name.strip()]
+        for name in os.environ["SLICER_BRIDGE_SCENES"].split(",")
+        if name.strip()
+    }
 
 
 @pytest.fixture(params=sorted(SCENE_FACTORIES))
@@ -32,6 +51,9 @@ def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
     instance.clear()
     yield instance
     instance.clear()
+    close = getattr(instance, "close", None)  # the MRML scene stops observing Slicer's
+    if close is not None:
+        close()
 
 
 @pytest.fixture
