@@ -1,5 +1,6 @@
 # The two commands of the README, and a few helpers. Everything installs into ./.venv.
-#   make serve   set up and run the bridge on the headless scene (ARGS="--http-port 2017 ...")
+#   make serve   set up and run the bridge on the headless scene (ARGS="--http-port 2017 ...");
+#                OHIF for /browse is installed too when npm is available
 #   make test    set up (system packages too, as root) and run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,12 +8,13 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint bench system-packages clean
+.PHONY: serve test lint bench system-packages clean ohif
 
 serve: $(VENV)/.installed
+	-scripts/install-ohif.sh
 	$(BIN)/slicer-bridge serve $(ARGS)
 
-test: system-packages $(VENV)/.installed-test
+test: system-packages $(VENV)/.installed-test ohif
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -25,6 +27,10 @@ bench: $(VENV)/.installed
 
 system-packages:
 	scripts/system-packages.sh
+
+# OHIF v3 for /browse, from npm into vendor/ohif (git-ignored); a no-op when already there.
+ohif:
+	PYTHON=$(PYTHON) scripts/install-ohif.sh
 
 $(VENV)/bin/python:
 	scripts/check-python.sh $(PYTHON)

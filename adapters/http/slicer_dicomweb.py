@@ -5,8 +5,10 @@ The request body is Slicer's JSON `{"dicomWEBPrefix", "dicomWEBStore", "studyUID
 token. The study is retrieved with `dicomweb-client` (WADO-RS, multipart), instance by
 instance, in a worker thread so the loop keeps serving; the files are written under
 `<data_dir>/dicomweb/<StudyInstanceUID>/` and the folder is loaded as DICOM (`LoadFile`),
-one volume per image series. The original always failed (it indexed a tuple); this one works,
-and answers `{"success": true, "loadedNodeIDs": [...], "instances": N}`.
+one volume per image series. With `/dicom` on, the reply waits until the study is also
+indexed in the DICOM store (`bridge.dicom.scene_import`), so `/dicom` serves it at once.
+The original always failed (it indexed a tuple); this one works, and answers
+`{"success": true, "loadedNodeIDs": [...], "instances": N}`.
 
 A `slicer://viewer/?studyUID=…&dicomweb_endpoint=…` URL (`POST /mrml?url=`, `/open?url=`)
 takes the same path. Failures of the remote server are 502 (404 when it has no such study).
@@ -22,6 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from adapters.http.dicomweb_common import scene_imports_settled
 from adapters.http.responses import HttpError, json_response
 from adapters.http.slicer_common import apply
 from adapters.http.slicer_files import data_dir
@@ -79,6 +82,7 @@ async def _fetch_and_load(
     if count == 0:
         raise HttpError(404, f"study {study_uid} has no instances on {endpoint}")
     result = await apply(request, c.LoadFile, path=str(folder), filetype="DICOM")
+    await scene_imports_settled(request.app)  # the study is in the store before the reply
     return list((result or {}).get("loadedNodeIDs", [])), count
 
 

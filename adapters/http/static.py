@@ -16,7 +16,8 @@ ETag/Last-Modified and 304 — because aiohttp's `FileResponse` hops to a thread
 per request; large files and `Range` requests go to `FileResponse` (single and multiple
 ranges, `If-Range`, sendfile), which uses the same ETag form. Content types come from one
 fixed table (charset on text), not from the platform's `mimetypes`. `/browse…` serves
-`browse.html` (OHIF's client-side routes), as the original's rewrite rule did.
+`browse.html` (OHIF's client-side routes), as the original's rewrite rule did, when the
+OHIF surface (`adapters.http.ohif`, on with `/dicom`) has not claimed `/browse` first.
 This module knows nothing about the API surfaces.
 """
 

@@ -117,6 +117,29 @@ def import_paths(
     return report
 
 
+def read_records(
+    paths: Iterable[Path | str], *, workers: int | None = 1
+) -> tuple[list[InstanceRecord], ImportReport]:
+    """The header records of every DICOM file under `paths`, deduplicated by SOP Instance UID
+    (first file wins), and a report of the files found, skipped and duplicated — for a
+    caller that indexes them itself (`store.add`), e.g. on its event loop after reading them
+    in a thread. In this process unless `workers` says otherwise."""
+    started = time.perf_counter()
+    files, missing = find_files(paths)
+    report = ImportReport(files=len(files))
+    report.skipped.extend(missing)
+    records: dict[str, InstanceRecord] = {}
+    for result in read_headers(files, workers=workers):
+        if isinstance(result, SkippedFile):
+            report.skipped.append(result)
+        elif result.sop_uid in records:
+            report.duplicates += 1
+        else:
+            records[result.sop_uid] = result
+    report.seconds = time.perf_counter() - started
+    return list(records.values()), report
+
+
 class ProgressBar:
     """`importing ███████░░░ 70% 700/1000 files 812 files/s` on a terminal (redrawn at most
     ten times a second); on anything else, one line every 10%."""

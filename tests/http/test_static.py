@@ -138,11 +138,14 @@ async def test_head_gives_the_headers_of_get_without_the_body(static_bridge, raw
 
 
 @pytest.mark.parametrize("path", ["/browse", "/browse/viewer/1.2.840.1", "/browse?study=1"])
-async def test_browse_paths_serve_browse_html(static_bridge, http_session, path) -> None:
-    async with http_session.get(static_bridge.url(path)) as response:
+async def test_browse_paths_serve_browse_html_without_the_viewer_surface(
+    start_http_bridge, docroot, http_session, path
+) -> None:
+    running = await start_http_bridge(docroot=docroot, dicom=False)  # no /dicom, no /browse
+    async with http_session.get(running.url(path)) as response:
         assert response.status == 200
         assert response.headers["Content-Type"] == "text/html; charset=utf-8"
-        assert "OHIF" in await response.text()
+        assert await response.text() == "<title>OHIF</title>"
 
 
 async def test_folder_index_prefers_index_html(static_bridge, http_session) -> None:
