@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from adapters.igtl.client import PeerConnector
@@ -19,11 +18,11 @@ from adapters.igtl.options import IgtlOptions
 from adapters.igtl.publisher import Publisher
 from adapters.igtl.session import Session
 from adapters.igtl.stats import AdapterStats
-from bridge.commands import COMMANDS
 
 if TYPE_CHECKING:
     from bridge.app import Bridge
     from bridge.bus import CommandBus
+    from bridge.compute.registry import ComputeRegistry
 
 log = logging.getLogger("slicer_bridge.igtl")
 
@@ -33,12 +32,8 @@ class IgtlAdapter:
 
     name = "igtl"
 
-    def __init__(
-        self, options: IgtlOptions, *, command_kinds: Mapping[str, type] | None = None
-    ) -> None:
+    def __init__(self, options: IgtlOptions) -> None:
         self.options = options
-        #: Command classes by kind name; STRING and POLYDATA look up SetText and PutModel.
-        self.command_kinds = COMMANDS if command_kinds is None else command_kinds
         self.stats = AdapterStats()
         self.sessions: set[Session] = set()
         self.connectors: list[PeerConnector] = []
@@ -46,9 +41,12 @@ class IgtlAdapter:
         self.bus: CommandBus
         self.publisher: Publisher
         self._server: asyncio.Server | None = None
+        #: The bridge's compute registry, if it has one (peers may register as nodes).
+        self.compute: ComputeRegistry | None = None
 
     async def start(self, bridge: Bridge) -> None:
         self.bus = bridge.bus
+        self.compute = getattr(bridge, "compute", None)
         self.publisher = Publisher(bridge.scene)
         self.publisher.start()
         if not getattr(importlib.import_module("crcmod.crcmod"), "_usingExtension", True):
@@ -120,6 +118,7 @@ class IgtlAdapter:
         return {
             "listening": listening,
             "peers_connected": len(self.sessions),
+            "compute_nodes": sum(1 for s in self.sessions if s.compute_link is not None),
             "peers": {"by_peer": {s.peer: s.status() for s in self.sessions}},
             "clients": {"by_target": {c.target: c.status() for c in self.connectors}},
             "push": list(self.options.push),

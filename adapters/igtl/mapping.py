@@ -16,13 +16,11 @@ the header (the content is decoded when the bus applies it), ordered ones decode
 | STRING | `SetText` named after the device (ordered: never coalesced away) |
 | STATUS | recorded per peer and device, logged when it changes |
 | COMMAND | the command it names (JSON or XML), answered by RTS_COMMAND |
+| COMMAND `ComputeRegister` | the peer becomes a compute node (`compute_link`) |
 | GET_<type> | the current state of the node named by the device, as <type> |
 | STT_<type> / STP_<type> | start / stop pushing that node (or all of its kind) to the peer |
 | RTS_<type> | counted (this bridge sends no queries of its own) |
 | anything else | body skipped, counted under `unknown_types` |
-
-`SetText` and `PutModel` are looked up among the bridge's commands when a message arrives;
-a bridge without them answers STATUS 12 (unknown instruction) for STRING and POLYDATA.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from adapters.igtl import remote_command
+from adapters.igtl import compute_link, remote_command
 from adapters.igtl.codecs import image, points, polydata, status, text, tracking
 from adapters.igtl.codecs.command import decode_command, encode_command
 from adapters.igtl.codecs.queries import QUERY_PREFIXES, encode_rts, query_target
@@ -177,8 +175,7 @@ def on_point(session: Session, frame: Frame) -> None:
 
 def _build_model(update: LazyUpdate) -> c.Command:
     surface = polydata.decode_polydata(update.frame.content)
-    kind = update.session.command_kind("PutModel")
-    return kind(
+    return c.PutModel(
         node=update.target,
         vertices=surface.points,
         triangles=surface.triangles(),
@@ -188,7 +185,6 @@ def _build_model(update: LazyUpdate) -> c.Command:
 
 
 def on_polydata(session: Session, frame: Frame) -> None:
-    session.command_kind("PutModel")  # refuse early on a bridge without models
     node = node_for(frame.device)
     session.outcomes.submit_update(frame, "PutModel", ("model", node), _build_model, node)
 
@@ -197,9 +193,9 @@ def on_polydata(session: Session, frame: Frame) -> None:
 
 
 def on_string(session: Session, frame: Frame) -> None:
-    kind = session.command_kind("SetText")
-    value = text.decode_string(frame.content)
-    command = kind(node=node_for(frame.device), text=value, source=session.source)
+    node = node_for(frame.device)
+    command = c.SetText(node=node, text=text.decode_string(frame.content), source=session.source)
+    session.note_feeding(node)
     session.outcomes.submit_command(command, frame)
 
 
@@ -209,6 +205,9 @@ def on_status(session: Session, frame: Frame) -> None:
 
 def on_command(session: Session, frame: Frame) -> None:
     message = decode_command(frame.content)
+    if message.name in compute_link.NODE_COMMANDS:  # a compute node registering
+        compute_link.on_node_command(session, frame, message)
+        return
     form = remote_command.command_form(message.text)
 
     def rts(error: str, reply: str) -> list[Outgoing]:

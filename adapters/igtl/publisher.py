@@ -8,7 +8,8 @@ more (`session.flush_outbox`), so a slow peer gets the newest state, never a bac
 
 Like Slicer's OpenIGTLinkIF, a node is not pushed back to the peer that feeds it (no echo).
 Big IMAGE messages are packed once per node state and shared by every session, with the CRC
-computed off the event loop (`wire.pack_message_off_loop`).
+computed off the event loop (`wire.pack_message_off_loop`); any other big body (a large
+POLYDATA surface) also gets its CRC off the loop.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from adapters.igtl.codecs import image, points, queries, status, tracking
-from adapters.igtl.wire import Frame, Outgoing, pack_message, pack_message_off_loop
+from adapters.igtl.codecs import image, points, polydata, queries, status, text, tracking
+from adapters.igtl.wire import (
+    CRC_INLINE_LIMIT,
+    Frame,
+    Outgoing,
+    pack_message,
+    pack_message_off_loop,
+)
 from bridge import __version__
 from bridge.scene.protocol import Scene
 from bridge.scene.types import NodeInfo, NodeNotFound, SceneEvent
@@ -36,6 +43,8 @@ log = logging.getLogger(__name__)
 TRANSFORM_CLASS = "vtkMRMLTransformNode"
 VOLUME_CLASS = "vtkMRMLVolumeNode"
 MARKUPS_CLASS = "vtkMRMLMarkupsNode"
+TEXT_CLASS = "vtkMRMLTextNode"
+MODEL_CLASS = "vtkMRMLModelNode"
 LINEAR_TRANSFORM_CLASS = "vtkMRMLLinearTransformNode"
 
 #: Outgoing type → the node class it carries.
@@ -47,13 +56,21 @@ STREAM_CLASSES: dict[str, str] = {
     "QTDATA": TRANSFORM_CLASS,
     "IMAGE": VOLUME_CLASS,
     "POINT": MARKUPS_CLASS,
+    "STRING": TEXT_CLASS,
+    "POLYDATA": MODEL_CLASS,
 }
 STREAMABLE_TYPES: tuple[str, ...] = tuple(STREAM_CLASSES)
 GETTABLE_TYPES: tuple[str, ...] = (*STREAMABLE_TYPES, "STATUS", "CAPABILITY")
 #: TDATA/QTDATA carry many transforms in one message: one outbox entry per subscription.
 BUNDLE_TYPES = frozenset({"TDATA", "QTDATA"})
 #: What a configured push (`igtl_push`) sends, by node family.
-DEFAULT_TYPE = {TRANSFORM_CLASS: "TRANSFORM", VOLUME_CLASS: "IMAGE", MARKUPS_CLASS: "POINT"}
+DEFAULT_TYPE = {
+    TRANSFORM_CLASS: "TRANSFORM",
+    VOLUME_CLASS: "IMAGE",
+    MARKUPS_CLASS: "POINT",
+    TEXT_CLASS: "STRING",
+    MODEL_CLASS: "POLYDATA",
+}
 AUTO = "AUTO"
 
 #: Most nodes one GET_ with an empty device name is answered with.
@@ -139,7 +156,7 @@ class Publisher:
         once per class name so MRML inheritance decides, not a hard-coded list."""
         if node.class_name not in self._family_by_class:
             family = None
-            for base in (TRANSFORM_CLASS, VOLUME_CLASS, MARKUPS_CLASS):
+            for base in DEFAULT_TYPE:
                 if self.scene.nodes(id=node.id, class_name=base):
                     family = base
                     break
@@ -178,13 +195,14 @@ class Publisher:
     ) -> Outgoing | Awaitable[Outgoing]:
         if push_type == "IMAGE":
             return self._pack_image(node, version, message_id)
-        return pack_message(
-            push_type,
-            node.name,
-            self._content(push_type, node),
-            version=version,
-            message_id=message_id,
-        )
+        content = self._content(push_type, node)
+        if len(content) > CRC_INLINE_LIMIT:
+            return asyncio.ensure_future(
+                pack_message_off_loop(
+                    push_type, node.name, (content,), version=version, message_id=message_id
+                )
+            )
+        return pack_message(push_type, node.name, content, version=version, message_id=message_id)
 
     def _content(self, push_type: str, node: NodeInfo) -> bytes:
         if push_type == "TRANSFORM":
@@ -202,6 +220,11 @@ class Publisher:
                 rgba=rgba,  # type: ignore[arg-type]
                 owner=node.name,
             )
+        if push_type == "STRING":
+            return text.encode_string(self.scene.text(node.id))
+        if push_type == "POLYDATA":
+            model = self.scene.model(node.id)
+            return polydata.encode_polydata(model.vertices, polygons=model.triangles)
         if push_type in BUNDLE_TYPES:
             return self._bundle_content(push_type, [node])
         raise ValueError(f"cannot push {push_type}")

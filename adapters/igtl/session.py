@@ -37,16 +37,15 @@ from adapters.igtl.wire import (
     CRC_INLINE_LIMIT,
     Frame,
     FramingError,
-    MessageError,
     crc64_off_loop,
     pack_message,
 )
 from adapters.igtl.writer import WRITE_HIGH_WATER, PeerWriter
 from bridge.bus import CommandResult
-from bridge.commands import Command
 
 if TYPE_CHECKING:
     from adapters.igtl.adapter import IgtlAdapter
+    from adapters.igtl.compute_link import ComputeLink
 
 log = logging.getLogger("slicer_bridge.igtl")
 
@@ -86,6 +85,10 @@ class Session(asyncio.Protocol):
         self._warned: set[str] = set()
         self.outcomes = Outcomes(self)
         self.writer = PeerWriter(self)
+        #: Set once the peer registered as a compute node: it sees every frame first.
+        self.compute_link: ComputeLink | None = None
+        #: CRC-64 check of this peer's messages (a compute node may negotiate it away).
+        self.check_crc = self.options.check_crc
 
     # -- connection lifecycle ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -129,6 +132,8 @@ class Session(asyncio.Protocol):
         for name in [name for name, session in self.publisher.fed_by.items() if session is self]:
             del self.publisher.fed_by[name]
         self.adapter.unregister(self, reason)
+        if self.compute_link is not None:
+            self.compute_link.connection_lost(reason)
         if not self.closed.done():
             self.closed.set_result(reason)
         log.info("igtl: %s %s disconnected (%s)", self.role, self.peer, reason)
@@ -176,7 +181,7 @@ class Session(asyncio.Protocol):
             more = self.reader.read(FRAMES_PER_TURN, frames)
         except FramingError as error:
             broken, more = error, False
-        check_crc = self.options.check_crc
+        check_crc = self.check_crc
         for position, frame in enumerate(frames):
             if check_crc and len(frame.body) > CRC_INLINE_LIMIT:
                 self.outcomes.end_slice()
@@ -192,7 +197,7 @@ class Session(asyncio.Protocol):
     ) -> None:
         """The rest of a slice that holds a big body: its CRC is computed off the loop while
         this connection's reading waits (its messages stay in order; others go on)."""
-        check_crc = self.options.check_crc
+        check_crc = self.check_crc
         for frame in frames:
             if check_crc and len(frame.body) > CRC_INLINE_LIMIT:
                 self.outcomes.end_slice()  # other sessions submit while this one waits
@@ -266,6 +271,8 @@ class Session(asyncio.Protocol):
         try:
             if frame.version > 1:
                 frame.locate_content()
+            if self.compute_link is not None and self.compute_link.handle(frame):
+                return
             handler(self, frame)
         except INPUT_ERRORS as error:
             self.reject(frame, status_code_for(error), str(error), reason="malformed")
@@ -278,8 +285,12 @@ class Session(asyncio.Protocol):
     # -- what the bus does with this peer's messages -------------------------------------------
     def note_applying(self, update: LazyUpdate) -> None:
         """Called as the bus builds one of this peer's updates: the node is fed by it."""
+        self.note_feeding(update.target)
+
+    def note_feeding(self, node: str) -> None:
+        """This peer writes `node`: its changes are not pushed back to it (no echo)."""
         if self._closing is None:
-            self.publisher.fed_by[update.target] = self
+            self.publisher.fed_by[node] = self
 
     def report_failure(self, frame: Frame, result: CommandResult) -> None:
         where = f"{frame.type} {frame.device} from {self.peer}"
@@ -314,12 +325,6 @@ class Session(asyncio.Protocol):
             log.log(
                 level, "igtl: STATUS %s from %s: %s", device or "-", self.peer, report.describe()
             )
-
-    def command_kind(self, name: str) -> type[Command]:
-        kind = self.adapter.command_kinds.get(name)
-        if kind is None:
-            raise MessageError(f"this bridge has no {name} command to map this message to", code=12)
-        return kind
 
     def log_once(self, topic: str, message: str, *args: object) -> None:
         """First occurrence per topic per peer at WARNING, the rest at DEBUG: a broken peer

@@ -110,8 +110,10 @@ class PeerWriter:
         assert transport is not None
         if len(message.body) == 1 and len(message.body[0]) < 65536:
             transport.write(message.header + bytes(message.body[0]))
-        else:
-            transport.writelines((message.header, *message.body))
+        else:  # part by part: writelines joins the parts into one copy (Python < 3.12)
+            transport.write(message.header)
+            for part in message.body:
+                transport.write(part)
         self.session.stats.sent += 1
         self.session.stats.bytes_sent += len(message)
 

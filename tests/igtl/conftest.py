@@ -2,8 +2,8 @@
 adapter on an ephemeral loopback port, and raw peers connected to it (`igtl_peers`).
 
 `bridge` runs the bus fast (200 passes/s) so tests wait little; `start_adapter(**options)`
-starts an `IgtlAdapter` on it (port 0) and stops it after the test; `applied_texts`
-registers handlers for the stand-in SetText/PutModel commands.
+starts an `IgtlAdapter` on it (port 0) and stops it after the test; `scene_texts` records
+every text a text node of the scene took, in order (a text node holds only the latest).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from igtl_peers import TEXT_KINDS, PutModel, RawPeer, SetText
+from igtl_peers import RawPeer
 
 from adapters.igtl import IgtlAdapter, IgtlOptions
 from bridge.app import Bridge
 from bridge.config import Settings
+from bridge.scene.types import SceneEvent
 
 
 @pytest.fixture
@@ -30,16 +31,17 @@ async def bridge(tmp_path: Path) -> AsyncIterator[Bridge]:
 
 
 @pytest.fixture
-def applied_texts(bridge: Bridge) -> list[tuple[str, str]]:
-    """Registers the stand-in SetText/PutModel handlers; returns what SetText applied."""
+def scene_texts(bridge: Bridge) -> list[tuple[str, str]]:
+    """(node name, text) for every text a text node took, in the order the scene took them."""
     texts: list[tuple[str, str]] = []
-    bridge.applier.register(SetText, lambda cmd: texts.append((cmd.node, cmd.text)))  # type: ignore[arg-type]
-    bridge.models = {}  # type: ignore[attr-defined]
+    scene = bridge.scene
 
-    def put_model(cmd: PutModel) -> None:
-        bridge.models[cmd.node] = cmd  # type: ignore[attr-defined]
+    def record(event: SceneEvent) -> None:
+        node = event.node
+        if node is not None and node.class_name == "vtkMRMLTextNode" and event.kind != "removed":
+            texts.append((node.name, scene.text(node.id)))
 
-    bridge.applier.register(PutModel, put_model)  # type: ignore[arg-type]
+    scene.subscribe(record)
     return texts
 
 
@@ -49,9 +51,9 @@ async def start_adapter(
 ) -> AsyncIterator[Callable[..., Awaitable[IgtlAdapter]]]:
     started: list[IgtlAdapter] = []
 
-    async def start(*, command_kinds: Any = None, **options: Any) -> IgtlAdapter:
+    async def start(**options: Any) -> IgtlAdapter:
         options.setdefault("port", 0)
-        adapter = IgtlAdapter(IgtlOptions(**options), command_kinds=command_kinds)
+        adapter = IgtlAdapter(IgtlOptions(**options))
         await adapter.start(bridge)
         started.append(adapter)
         return adapter
@@ -63,7 +65,7 @@ async def start_adapter(
 
 @pytest.fixture
 async def adapter(start_adapter: Callable[..., Awaitable[IgtlAdapter]]) -> IgtlAdapter:
-    return await start_adapter(command_kinds=TEXT_KINDS)
+    return await start_adapter()
 
 
 @pytest.fixture

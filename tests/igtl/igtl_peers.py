@@ -1,11 +1,8 @@
-"""Helpers for the OpenIGTLink tests: polling, a raw loopback peer, stand-in commands and
-sample poses, volumes and surfaces.
+"""Helpers for the OpenIGTLink tests: polling, a raw loopback peer, and sample poses,
+volumes and surfaces.
 
 `RawPeer` is an asyncio client that writes exact bytes and reads whole messages back, so
-tests see the wire. The core has no text or model commands yet, so STRING and POLYDATA are
-exercised with `TEXT_KINDS`: stand-in `SetText` / `PutModel` classes (plain dataclasses with
-the bus's duck-typed fields, deliberately *not* `Command` subclasses so the global command
-registry is untouched).
+tests see the wire.
 """
 
 from __future__ import annotations
@@ -14,8 +11,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,7 +20,6 @@ from adapters.igtl import IgtlAdapter
 from adapters.igtl.codecs import tracking
 from adapters.igtl.wire import HEADER, HEADER_SIZE, Frame, pack_message
 from bridge import geometry
-from bridge.commands import COMMANDS
 
 
 async def eventually(
@@ -43,39 +38,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {predicate}")
         await asyncio.sleep(interval)
-
-
-@dataclass(frozen=True, eq=False)
-class SetText:
-    """Stand-in for the core's proposed ordered text command."""
-
-    node: str
-    text: str
-    source: str = "local"
-    received: float = field(default_factory=time.monotonic)
-    id: str | None = None
-    kind: str = "SetText"
-    coalesce_key: Hashable | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class PutModel:
-    """Stand-in for the core's proposed coalesced model command."""
-
-    node: str
-    vertices: np.ndarray
-    triangles: np.ndarray
-    source: str = "local"
-    received: float = field(default_factory=time.monotonic)
-    id: str | None = None
-    kind: str = "PutModel"
-
-    @property
-    def coalesce_key(self) -> Hashable:
-        return ("model", self.node)
-
-
-TEXT_KINDS = {**COMMANDS, "SetText": SetText, "PutModel": PutModel}
 
 
 class RawPeer:

@@ -1,8 +1,8 @@
 """Interoperability with the reference C++ library (Debian's libopenigtlink-dev 1.11, header
 v1 only): a peer written in `cpp/igtl_peer.cxx`, compiled here with g++, sends TRANSFORM,
 POSITION, IMAGE, TDATA, QTDATA, POINT, STRING, STATUS and POLYDATA with CRCs, starts a TDATA
-stream, asks GET_STATUS, and receives RTS_TDATA, TDATA, STATUS and a pushed TRANSFORM back,
-each unpacked by the library with its CRC checked.
+stream, asks GET_STATUS and GET_POLYDATA, and receives RTS_TDATA, TDATA, STATUS, POLYDATA and
+a pushed TRANSFORM and STRING back, each unpacked by the library with its CRC checked.
 
 `scripts/system-packages.txt` lists `libopenigtlink-dev` and `g++`; on a machine without
 them this test is skipped with the reason, never silently passed.
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from igtl_peers import TEXT_KINDS, eventually
+from igtl_peers import eventually
 
 from bridge import geometry
-from bridge.commands import SetTransform
+from bridge.commands import SetText, SetTransform
 
 SOURCE = Path(__file__).parent / "cpp" / "igtl_peer.cxx"
 INCLUDE = Path("/usr/include/openigtlink")
@@ -39,11 +39,12 @@ def cpp_peer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def test_the_cpp_library_peer_sends_and_receives(
-    bridge, start_adapter, cpp_peer, applied_texts, caplog
+    bridge, start_adapter, cpp_peer, scene_texts, caplog
 ):
     pushed = geometry.pose_matrix(np.diag([1.0, -1.0, -1.0]), (7.0, 8.0, 9.0))
     bridge.bus.submit(SetTransform(node="Needle", matrix=pushed))
-    adapter = await start_adapter(push=("Needle",), command_kinds=TEXT_KINDS)
+    bridge.bus.submit(SetText(node="Memo", text="from the bridge"))
+    adapter = await start_adapter(push=("Needle", "Memo"))
     process = await asyncio.create_subprocess_exec(
         str(cpp_peer), "127.0.0.1", str(adapter.address[1]), "Needle",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -59,9 +60,15 @@ async def test_the_cpp_library_peer_sends_and_receives(
     assert received["RTS_TDATA"] == ["0"]
     assert {"Needle", "CppTool", "Stylus", "Ref", "Probe"} <= set(received["TDATA"][1:])
     assert received["STATUS"][0] == "1" and "slicer-bridge" in " ".join(received["STATUS"])
+    assert received["STRING"] == ["Memo", "crc-ok", "from", "the", "bridge"]
+    name, crc, *numbers = received["POLYDATA"]  # GET_POLYDATA: the model as the bridge holds it
+    assert (name, crc) == ("Surface", "crc-ok")
+    corners = [[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]
+    assert [float(x) for x in numbers[1:13]] == [float(x) for xyz in corners for x in xyz]
+    assert numbers[0] == "4" and numbers[13:] == ["2", "3", "0", "1", "2", "3", "0", "2", "3"]
 
     scene = bridge.scene
-    await eventually(lambda: bridge.models.get("Surface") is not None)
+    await eventually(lambda: scene.model("Surface"))
     expected_tool = np.array([[0, -1, 0, 1], [1, 0, 0, 2], [0, 0, 1, 3], [0, 0, 0, 1.0]])
     assert np.allclose(scene.transform_matrix("CppTool"), expected_tool, atol=1e-6)
     half = math.sqrt(0.5)
@@ -77,10 +84,14 @@ async def test_the_cpp_library_peer_sends_and_receives(
     targets = scene.markups("Targets")
     assert [p.label for p in targets.points] == ["T-1", "T-2"]
     assert np.allclose([p.position for p in targets.points], [[1, 2, 3], [4, 5, 6]])
-    assert applied_texts == [("Note", "hello from C++")]
+    assert scene_texts == [("Memo", "from the bridge"), ("Note", "hello from C++")]
+    assert scene.text("Note") == "hello from C++"
     assert adapter.stats.for_type("STATUS").received == 1
     assert "STATUS Laser" in caplog.text and "Device not ready: Warming: not ready" in caplog.text
-    assert bridge.models["Surface"].triangles.tolist() == [[0, 1, 2], [0, 2, 3]]
+    surface = scene.model("Surface")
+    assert scene.find("Surface").class_name == "vtkMRMLModelNode"
+    assert surface.triangles.tolist() == [[0, 1, 2], [0, 2, 3]]
+    assert surface.vertices.tolist() == [[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]
 
     data = scene.volume("CppImage")
     k, j, i = np.indices((2, 3, 4))

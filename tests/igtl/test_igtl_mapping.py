@@ -80,37 +80,62 @@ async def test_points_become_a_markups_point_list(bridge, adapter, connect):
     assert np.allclose([p.position for p in markups.points], positions)
 
 
-async def test_strings_are_applied_in_order_and_never_coalesced(
-    bridge, adapter, connect, applied_texts
+async def test_strings_set_a_text_node_in_order_and_are_never_coalesced(
+    bridge, adapter, connect, scene_texts
 ):
     peer = await connect()
-    for word in ("one", "two", "three"):
-        await peer.send_message("STRING", "Log", text.encode_string(word))
-    await eventually(lambda: len(applied_texts) == 3)
-    assert applied_texts == [("Log", "one"), ("Log", "two"), ("Log", "three")]
+    words = ("one", "two", "two", "", "drei ✓")
+    await peer.send(
+        *(pack_message("STRING", "Log", text.encode_string(w)).to_bytes() for w in words)
+    )
+    await eventually(lambda: len(scene_texts) == len(words))
+    assert scene_texts == [("Log", word) for word in words]  # repeats and "" included
+    assert bridge.scene.find("Log").class_name == "vtkMRMLTextNode"
+    assert bridge.scene.text("Log") == "drei ✓"
+    counters = adapter.stats.for_type("STRING")
+    await eventually(lambda: counters.applied == len(words))
+    assert counters.superseded == counters.failed == 0
 
 
-async def test_polydata_becomes_a_model(bridge, adapter, connect, applied_texts):
+async def test_polydata_becomes_a_model_node_and_a_stream_keeps_the_newest(
+    bridge, adapter, connect
+):
     peer = await connect()
     content = polydata.encode_polydata(CUBE_POINTS, polygons=[np.array([0, 1, 2, 3])])
     await peer.send_message("POLYDATA", "Surface", content)
-    model = await eventually(lambda: bridge.models.get("Surface"))
+    model = await eventually(lambda: bridge.scene.model("Surface"))
+    assert bridge.scene.find("Surface").class_name == "vtkMRMLModelNode"
     assert np.allclose(model.vertices, CUBE_POINTS)
     assert model.triangles.tolist() == [[0, 1, 2], [0, 2, 3]]
+    assert model.color == (0.5, 0.5, 1.0)  # SlicerOpenIGTLink's colour for received models
+
+    def surface(shift: float) -> bytes:
+        triangles = np.array([[0, 1, 2], [2, 3, 0], [3, 4, 5]])
+        content = polydata.encode_polydata(CUBE_POINTS + shift, polygons=triangles)
+        return pack_message("POLYDATA", "Surface", content).to_bytes()
+
+    await peer.send(*(surface(shift) for shift in range(1, 21)))
+    await eventually(lambda: bridge.scene.model("Surface").vertices[0, 0] == 20)
+    assert bridge.scene.model("Surface").triangles.tolist() == [[0, 1, 2], [2, 3, 0], [3, 4, 5]]
+    counters = adapter.stats.for_type("POLYDATA")
+    await eventually(lambda: counters.applied + counters.superseded == 21)
+    assert counters.applied < 21 and counters.failed == 0
 
 
-async def test_without_text_or_model_commands_strings_and_polydata_get_status_12(
-    start_adapter, connect
+async def test_a_polydata_model_keeps_its_colour_and_a_bad_surface_fails_alone(
+    bridge, adapter, connect
 ):
-    plain = await start_adapter()
-    peer = await connect(plain)
-    await peer.send_message("STRING", "Log", text.encode_string("hello"))
+    bridge.scene.set_tracking_pose()  # the yellow trackingDevice cube
+    peer = await connect()
+    triangle = polydata.encode_polydata(CUBE_POINTS, polygons=[np.array([0, 1, 2])])
+    await peer.send_message("POLYDATA", "trackingDevice", triangle)
+    await eventually(lambda: len(bridge.scene.model("trackingDevice").triangles) == 1)
+    assert bridge.scene.model("trackingDevice").color == (1.0, 1.0, 0.0)
+    await peer.send_message("POLYDATA", "Bad", polydata.encode_polydata([[0, 0, 0]])[:41])
     reply = status.decode_status((await peer.receive_type("STATUS")).content)
-    assert reply.code == status.UNKNOWN_INSTRUCTION
-    assert "SetText" in reply.message
-    await peer.send_message("POLYDATA", "S", polydata.encode_polydata(CUBE_POINTS))
-    reply = status.decode_status((await peer.receive_type("STATUS")).content)
-    assert "PutModel" in reply.message
+    assert reply.code != status.OK and "POLYDATA" in reply.message
+    await peer.send_message("STRING", "Still", text.encode_string("fine"))
+    await eventually(lambda: bridge.scene.text("Still") == "fine")
 
 
 async def test_status_messages_are_recorded_per_peer_and_device(adapter, connect):

@@ -8,9 +8,10 @@ import asyncio
 import numpy as np
 from igtl_peers import IJK_TO_RAS, RawPeer, eventually, transform_message, translation, volume
 
-from adapters.igtl.codecs import image, points, tracking
+from adapters.igtl.codecs import image, points, polydata, text, tracking
 from adapters.igtl.outbox import Outbox
-from bridge.commands import PutVolume, SetMarkupsPoints, SetTransform
+from adapters.igtl.wire import CRC_INLINE_LIMIT
+from bridge.commands import PutModel, PutVolume, SetMarkupsPoints, SetTransform
 
 
 async def test_configured_nodes_are_pushed_on_connect_and_on_every_change(
@@ -40,6 +41,30 @@ async def test_a_node_is_not_echoed_to_the_peer_that_feeds_it(bridge, start_adap
     assert tracking.decode_transform(pushed)[0, 3] == 5
     await feeder.send_message("GET_STATUS", "")
     assert (await feeder.receive()).type == "STATUS"  # no TRANSFORM came first
+    for peer in (feeder, watcher):
+        await peer.close()
+
+
+async def test_text_and_model_nodes_are_pushed_as_string_and_polydata(bridge, start_adapter):
+    adapter = await start_adapter(push=("Memo",))
+    feeder = await RawPeer.connect(adapter)
+    watcher = await RawPeer.connect(adapter)
+    await feeder.send_message("STRING", "Memo", text.encode_string("from the feeder"))
+    pushed = await watcher.receive_type("STRING")
+    assert text.decode_string(pushed.content) == "from the feeder"
+    # a surface big enough for its CRC to be computed off the loop, streamed by STT_POLYDATA
+    await watcher.send_message("STT_POLYDATA", "Mesh")
+    await watcher.receive_type("RTS_POLYDATA")
+    vertices = np.random.default_rng(1).uniform(-50, 50, (12_000, 3))
+    triangles = np.arange(36_000).reshape(-1, 3) % 12_000
+    bridge.bus.submit(PutModel(node="Mesh", vertices=vertices, triangles=triangles))
+    surface = await watcher.receive_type("POLYDATA")
+    assert len(surface.body) > CRC_INLINE_LIMIT
+    decoded = polydata.decode_polydata(surface.content)
+    assert np.allclose(decoded.points, vertices, atol=1e-4)  # float32 on the wire
+    assert np.array_equal(decoded.triangles(), triangles)
+    await feeder.send_message("GET_STATUS", "")
+    assert (await feeder.receive()).type == "STATUS"  # no echo of its own STRING came first
     for peer in (feeder, watcher):
         await peer.close()
 

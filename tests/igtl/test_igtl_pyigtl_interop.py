@@ -20,7 +20,7 @@ from igtl_peers import IJK_TO_RAS, POSE, eventually, translation, volume
 
 from adapters.igtl.codecs import tracking
 from bridge import geometry
-from bridge.commands import PutVolume, SetMarkupsPoints, SetTransform
+from bridge.commands import PutVolume, SetMarkupsPoints, SetText, SetTransform
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def pyigtl_server() -> Iterator[pyigtl.OpenIGTLinkServer]:
 
 
 async def test_pyigtl_client_messages_of_every_kind_reach_the_scene(
-    bridge, adapter, pyigtl_client, applied_texts
+    bridge, adapter, pyigtl_client, scene_texts
 ):
     position, quaternion = tracking.pose_of_matrix(POSE)
     messages = [
@@ -60,13 +60,14 @@ async def test_pyigtl_client_messages_of_every_kind_reach_the_scene(
     for message in messages:
         pyigtl_client.send_message(message, wait=False)
     scene = bridge.scene
-    await eventually(lambda: scene.find("Pos") and applied_texts)
+    await eventually(lambda: scene.find("Pos") and scene_texts)
     assert np.allclose(scene.transform_matrix("Tool"), POSE, atol=1e-5)
     received = scene.volume("US")
     assert np.array_equal(received.array, volume())
     assert np.allclose(received.ijk_to_ras, IJK_TO_RAS, atol=1e-4)
     assert [p.label for p in scene.markups("F").points] == ["A", "B"]
-    assert applied_texts == [("Note", "hello from pyigtl")]
+    assert scene_texts == [("Note", "hello from pyigtl")]
+    assert scene.find("Note").class_name == "vtkMRMLTextNode"
     assert np.allclose(scene.transform_matrix("Pos"), POSE, atol=1e-5)
 
 
@@ -98,12 +99,13 @@ async def test_pyigtl_server_receives_the_pushes_of_client_mode(
 ):
     port = pyigtl_server.server_address[1]
     adapter = await start_adapter(
-        serve=False, connect=(("127.0.0.1", port),), push=("Needle", "CT", "Plan")
+        serve=False, connect=(("127.0.0.1", port),), push=("Needle", "CT", "Plan", "Memo")
     )
     await eventually(lambda: adapter.connectors[0].state == "connected")
     bridge.bus.submit(SetTransform(node="Needle", matrix=POSE))
     bridge.bus.submit(PutVolume(node="CT", array=volume(), ijk_to_ras=IJK_TO_RAS))
     bridge.bus.submit(SetMarkupsPoints(node="Plan", points=[[7, 8, 9]], labels=["P-1"]))
+    bridge.bus.submit(SetText(node="Memo", text="needle in place"))
     transform = await asyncio.to_thread(pyigtl_server.wait_for_message, "Needle", 5)
     assert np.allclose(transform.matrix, POSE, atol=1e-5)
     image = await asyncio.to_thread(pyigtl_server.wait_for_message, "CT", 5)
@@ -114,6 +116,8 @@ async def test_pyigtl_server_receives_the_pushes_of_client_mode(
     points = await asyncio.to_thread(pyigtl_server.wait_for_message, "Plan", 5)
     assert points.names == ["P-1"]
     assert np.allclose(points.positions, [[7, 8, 9]])
+    memo = await asyncio.to_thread(pyigtl_server.wait_for_message, "Memo", 5)
+    assert memo.string == "needle in place"
 
 
 async def test_pyigtl_server_messages_reach_the_scene_through_client_mode(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from igtl_peers import IJK_TO_RAS, POSE, transform_message, translation, volume
+from igtl_peers import CUBE_POINTS, IJK_TO_RAS, POSE, transform_message, translation, volume
 
-from adapters.igtl.codecs import command, image, points, queries, status, tracking
-from bridge.commands import SetMarkupsPoints, SetTransform
+from adapters.igtl.codecs import command, image, points, polydata, queries, status, tracking
+from adapters.igtl.codecs.text import decode_string
+from bridge.commands import PutModel, SetMarkupsPoints, SetText, SetTransform
 
 
 async def test_a_json_command_is_applied_and_answered_with_its_result(bridge, adapter, connect):
@@ -71,6 +72,24 @@ async def test_get_image_and_get_point_answer_with_the_node_state(bridge, adapte
     await peer.send_message("GET_POINT", "F")
     listed = points.decode_points((await peer.receive_type("POINT")).content)
     assert listed.names == ("F-1",)
+
+
+async def test_get_string_and_get_polydata_answer_with_the_text_and_the_model(
+    bridge, adapter, connect
+):
+    bridge.bus.submit(SetText(node="Memo", text="ready"))
+    triangles = np.array([[0, 1, 2], [0, 2, 3]])
+    bridge.bus.submit(PutModel(node="Plan", vertices=CUBE_POINTS[:4], triangles=triangles))
+    peer = await connect()
+    await peer.send_message("GET_STRING", "Memo")
+    assert decode_string((await peer.receive_type("STRING")).content) == "ready"
+    await peer.send_message("GET_POLYDATA", "Plan")
+    surface = polydata.decode_polydata((await peer.receive_type("POLYDATA")).content)
+    assert np.allclose(surface.points, CUBE_POINTS[:4])
+    assert surface.triangles().tolist() == triangles.tolist()
+    await peer.send_message("GET_STRING", "Missing")
+    empty = await peer.receive_type("STRING")
+    assert (empty.device, len(empty.body)) == ("Missing", 0)
 
 
 async def test_get_without_a_name_answers_every_node_and_a_missing_node_with_an_empty_body(

@@ -16,11 +16,15 @@
 //   POLYDATA  "Surface"  4 points, one quad
 //   STT_TDATA ""         resolution 50 ms: stream every transform
 //   GET_STATUS "Bridge"
-// then reads until it has seen RTS_TDATA, TDATA, STATUS and a TRANSFORM named PUSHED_DEVICE,
+//   GET_POLYDATA "Surface"
+// then reads until it has seen RTS_TDATA, TDATA, STATUS, a TRANSFORM named PUSHED_DEVICE, a
+// POLYDATA (the answer to GET_POLYDATA) and a STRING named "Memo" (pushed by the bridge),
 // unpacking each with the CRC checked, and prints one line per message:
 //   received RTS_TDATA <status> / received TDATA <n> <names…> / received STATUS <code>
 //   received TRANSFORM <name> crc-ok <12 matrix values>
-// Anything else is skipped by its body size. Exit status 0 when all four arrived.
+//   received POLYDATA <name> crc-ok <points> <x y z …> <polygons> <size i j k …>
+//   received STRING <name> crc-ok <text>
+// Anything else is skipped by its body size. Exit status 0 when all six arrived.
 
 #include <cstdio>
 #include <cstdlib>
@@ -185,11 +189,17 @@ int main(int argc, char* argv[])
   igtl::GetStatusMessage::Pointer query = igtl::GetStatusMessage::New();
   query->SetDeviceName("Bridge");
   if (!send(socket, query.GetPointer(), "GET_STATUS Bridge")) return 1;
+
+  igtl::GetPolyDataMessage::Pointer model_query = igtl::GetPolyDataMessage::New();
+  model_query->SetDeviceName("Surface");
+  if (!send(socket, model_query.GetPointer(), "GET_POLYDATA Surface")) return 1;
   std::fflush(stdout);
 
-  int seen = 0;  // bits: 1 RTS_TDATA, 2 TDATA, 4 STATUS, 8 the pushed TRANSFORM
+  const int all = 63;
+  int seen = 0;  // bits: 1 RTS_TDATA, 2 TDATA, 4 STATUS, 8 the pushed TRANSFORM, 16 POLYDATA,
+                 // 32 the pushed STRING
   igtl::MessageHeader::Pointer header = igtl::MessageHeader::New();
-  for (int received = 0; received < 200 && seen != 15; ++received)
+  for (int received = 0; received < 200 && seen != all; ++received)
   {
     header->InitPack();
     if (socket->Receive(header->GetPackPointer(), header->GetPackSize()) != header->GetPackSize())
@@ -205,6 +215,9 @@ int main(int argc, char* argv[])
     else if (type == "STATUS") body = igtl::StatusMessage::New().GetPointer();
     else if (type == "TRANSFORM" && std::strcmp(header->GetDeviceName(), argv[3]) == 0)
       body = igtl::TransformMessage::New().GetPointer();
+    else if (type == "POLYDATA") body = igtl::PolyDataMessage::New().GetPointer();
+    else if (type == "STRING" && std::strcmp(header->GetDeviceName(), "Memo") == 0)
+      body = igtl::StringMessage::New().GetPointer();
     if (body.IsNull())
     {
       std::printf("skipped %s %s\n", type.c_str(), header->GetDeviceName());
@@ -244,6 +257,40 @@ int main(int argc, char* argv[])
       std::printf("received STATUS %d %s\n", report->GetCode(), report->GetStatusString());
       seen |= 4;
     }
+    else if (type == "POLYDATA")
+    {
+      igtl::PolyDataMessage* surface = static_cast<igtl::PolyDataMessage*>(body.GetPointer());
+      std::printf("received POLYDATA %s crc-ok", surface->GetDeviceName());
+      igtl::PolyDataPointArray* points = surface->GetPoints();
+      int point_count = points ? points->GetNumberOfPoints() : 0;
+      std::printf(" %d", point_count);
+      for (int index = 0; index < point_count; ++index)
+      {
+        igtlFloat32 xyz[3];
+        points->GetPoint(index, xyz);
+        std::printf(" %g %g %g", xyz[0], xyz[1], xyz[2]);
+      }
+      igtl::PolyDataCellArray* polygons = surface->GetPolygons();
+      int cell_count = polygons ? polygons->GetNumberOfCells() : 0;
+      std::printf(" %d", cell_count);
+      for (int index = 0; index < cell_count; ++index)
+      {
+        igtlUint32 cell[16];
+        igtlUint32 size = polygons->GetCellSize(index);
+        if (size > 16) return 1;
+        polygons->GetCell(index, cell);
+        std::printf(" %u", size);
+        for (igtlUint32 point = 0; point < size; ++point) std::printf(" %u", cell[point]);
+      }
+      std::printf("\n");
+      seen |= 16;
+    }
+    else if (type == "STRING")
+    {
+      igtl::StringMessage* memo = static_cast<igtl::StringMessage*>(body.GetPointer());
+      std::printf("received STRING %s crc-ok %s\n", memo->GetDeviceName(), memo->GetString());
+      seen |= 32;
+    }
     else
     {
       igtl::TransformMessage* pushed = static_cast<igtl::TransformMessage*>(body.GetPointer());
@@ -258,7 +305,7 @@ int main(int argc, char* argv[])
     std::fflush(stdout);
   }
   socket->CloseSocket();
-  if (seen == 15) return 0;
-  std::fprintf(stderr, "%s never arrived\n", argv[3]);
+  if (seen == all) return 0;
+  std::fprintf(stderr, "not everything arrived (seen %d)\n", seen);
   return 1;
 }
