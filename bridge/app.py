@@ -19,6 +19,7 @@ from bridge import __version__
 from bridge import commands as c
 from bridge.apply import Applier
 from bridge.bus import CommandBus
+from bridge.compute.registry import ComputeRegistry
 from bridge.config import Settings
 from bridge.exec_namespace import ExecDisabled, ExecNamespace
 from bridge.scene.protocol import Scene
@@ -71,6 +72,8 @@ class Bridge:
         self.adapters: list[Adapter] = []
         self.started_at = time.time()
         self._shutdown = asyncio.Event()
+        #: Compute nodes and their jobs (`bridge.compute.registry`); None when switched off.
+        self.compute = _compute_registry(settings, self.bus, scene)
         self._register_bridge_commands()
 
     def _register_bridge_commands(self) -> None:
@@ -81,6 +84,8 @@ class Bridge:
         else:
             self.applier.register(c.Exec, _refuse_exec)
         self.applier.register(c.Shutdown, self._schedule_shutdown)
+        if self.compute is not None:
+            self.applier.register(c.RunCompute, self.compute.run_command)
 
     def _schedule_shutdown(self, _command: c.Command) -> dict[str, bool]:
         # Reply first, then stop: the caller gets its {"success": true}.
@@ -90,6 +95,8 @@ class Bridge:
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         await self.bus.start()
+        if self.compute is not None:
+            await self.compute.start()
         log.info(
             "command bus: up to %g passes/s on the %s scene",
             self.settings.max_rate,
@@ -118,6 +125,8 @@ class Bridge:
             except Exception:
                 log.exception("%s: error while stopping", adapter.name)
         self.adapters.clear()
+        if self.compute is not None:
+            await self.compute.stop()
         await self.bus.stop()
         log.info("stopped")
 
@@ -136,11 +145,26 @@ class Bridge:
             "scene": type(self.scene).__name__,
             "adapters": {adapter.name: adapter.status() for adapter in self.adapters},
             "bus": {"max_rate": self.bus.max_rate, **self.bus.stats.snapshot(self.bus.pending)},
+            **({"compute": self.compute.status()} if self.compute is not None else {}),
         }
 
 
 def _refuse_exec(_command: c.Command) -> None:
     raise ExecDisabled("exec is disabled; start the bridge with --enable-exec to allow it")
+
+
+def _compute_registry(settings: Settings, bus: CommandBus, scene: Scene) -> ComputeRegistry | None:
+    """The compute registry, unless `--no-compute`. Nodes reach it through a transport
+    (the OpenIGTLink adapter finds it as `bridge.compute`)."""
+    if not settings.compute:
+        return None
+    return ComputeRegistry(
+        bus,
+        scene,
+        job_timeout=settings.compute_job_timeout,
+        queue_timeout=settings.compute_queue_timeout,
+        heartbeat_timeout=settings.compute_heartbeat_timeout,
+    )
 
 
 def _adapter_factory(module_name: str) -> Callable[[Settings], Adapter] | None:

@@ -18,9 +18,13 @@ from typing import Any
 
 from bridge import commands as c
 from bridge.scene.protocol import Scene
-from bridge.scene.types import GridTransformData
+from bridge.scene.types import GridTransformData, ModelData, NodeNotFound
 
 Handler = Callable[[c.Command], Any]
+
+#: The colour of a model `PutModel` creates without one: SlicerOpenIGTLink's for the models
+#: POLYDATA messages create.
+NEW_MODEL_COLOR: tuple[float, float, float] = (0.5, 0.5, 1.0)
 
 
 class UnsupportedCommand(RuntimeError):
@@ -96,6 +100,24 @@ def _set_grid_transform(applier: Applier, cmd: c.SetGridTransform) -> dict[str, 
     return {"node": applier.scene.set_grid_transform(cmd.node, data).id}
 
 
+def _put_model(applier: Applier, cmd: c.PutModel) -> dict[str, str]:
+    """Without a colour, an existing model keeps its own and a new one gets the default."""
+    color = cmd.color
+    if color is None:
+        try:
+            color = applier.scene.model(cmd.node).color
+        except NodeNotFound:
+            color = NEW_MODEL_COLOR
+    data = ModelData(
+        vertices=cmd.vertices, triangles=cmd.triangles, color=color, normals=cmd.normals
+    )
+    return {"node": applier.scene.set_model(cmd.node, data).id}
+
+
+def _set_text(applier: Applier, cmd: c.SetText) -> dict[str, str]:
+    return {"node": applier.scene.set_text(cmd.node, cmd.text).id}
+
+
 def _set_slice_geometry(applier: Applier, cmd: c.SetSliceGeometry) -> None:
     applier.scene.set_slice_geometry(cmd.view, cmd.slice_to_ras, cmd.field_of_view)
 
@@ -162,6 +184,8 @@ _SCENE_HANDLERS: dict[type[c.Command], Callable[[Applier, Any], Any]] = {
     c.SetControlPoint: _set_control_point,
     c.PutVolume: _put_volume,
     c.SetGridTransform: _set_grid_transform,
+    c.PutModel: _put_model,
+    c.SetText: _set_text,
     c.LoadFile: _load_file,
     c.SaveNode: _save_node,
     c.DeleteNodes: _delete_nodes,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
+from bridge.compute.cli import add_node_commands
 from bridge.config import ENV_PREFIX, ConfigError, Settings, load_settings, setting_types
 from bridge.dicom.cli import add_dicom_commands
 
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.set_defaults(run=_list_commands)
     add_dicom_commands(commands)
+    add_node_commands(commands)
     return parser
 
 

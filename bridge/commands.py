@@ -12,7 +12,9 @@ pending predecessor with the same key it may replace.
 
 The JSON form is `{"command": "<Kind>", "<field>": ...}` with numpy arrays as nested lists;
 bulk arrays travel out of band (`PutVolume.array` and `SetGridTransform.displacements` are
-excluded from JSON).
+excluded from JSON). `PutModel`'s mesh stays in JSON as nested lists: surfaces sent as JSON
+are small (a few thousand triangles), and transports with binary bodies (an IGTL POLYDATA)
+hand the command numpy arrays directly, never through JSON.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bridge import geometry
-from bridge.scene import views
+from bridge.scene import checks, views
 from bridge.scene.types import (
     SLICE_ORIENTATIONS,
     SLICE_VIEWS,
@@ -64,6 +66,13 @@ def _text(value: object) -> str:
 
 def _optional_text(value: object) -> str | None:
     return None if value is None else _text(value)
+
+
+def _any_text(value: object) -> str:
+    """Free text, kept exactly: empty, whitespace and line breaks included."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
 
 
 def _number(value: object) -> float:
@@ -155,6 +164,18 @@ def _volume_array(value: object) -> np.ndarray:
     if value.dtype.kind not in "biuf":
         raise ValueError(f"expected a numeric voxel type, got {value.dtype}")
     return value
+
+
+def _triangles(value: object) -> np.ndarray:
+    return checks.triangles(value)  # in range of the vertices: checked in PutModel
+
+
+def _optional_normals(value: object) -> np.ndarray | None:
+    return checks.normals(value)  # one per vertex: checked in PutModel
+
+
+def _optional_color(value: object) -> tuple[float, float, float] | None:
+    return None if value is None else checks.color(value)
 
 
 def _displacement_field(value: object) -> np.ndarray:
@@ -475,7 +496,55 @@ class SetGridTransform(Command):
         return ("grid-transform", self.node)
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PutModel(Command):
+    """Replace (or create) a model's surface: vertices, triangles, optional normals/colour.
+
+    `vertices` are N×3 (local RAS mm), `triangles` M×3 indices into them, `normals` one per
+    vertex (left out: derived when drawn), `color` RGB in 0..1 (left out: an existing model
+    keeps its colour, a new one gets SlicerOpenIGTLink's (0.5, 0.5, 1)). Coalesced per node:
+    a surface replaces the whole previous one, so of a stream of them only the newest
+    pending one is applied.
+    """
+
+    node: str = checked(_text)
+    vertices: np.ndarray = checked(checks.vertices)
+    triangles: np.ndarray = checked(_triangles)
+    normals: np.ndarray | None = checked(_optional_normals, None)
+    color: tuple[float, float, float] | None = checked(_optional_color, None)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        count = len(self.vertices)
+        try:
+            checks.indices_in_range(self.triangles, count)
+        except SceneError as error:
+            raise CommandError(str(error), command=self.kind, field="triangles") from None
+        if self.normals is not None and len(self.normals) != count:
+            raise CommandError(
+                f"has {len(self.normals)} normals for {count} vertices",
+                command=self.kind,
+                field="normals",
+            )
+
+    @property
+    def coalesce_key(self) -> Hashable:
+        return ("model", self.node)
+
+
 # -- barriers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SetText(Command):
+    """Set (or create) a text node's text, kept exactly (empty and whitespace included).
+
+    Ordered, never coalesced: a stream of strings (IGTL STRING) is a log, not a state, so
+    every one of them is applied, in order.
+    """
+
+    node: str = checked(_text)
+    text: str = checked(_any_text)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -572,14 +641,28 @@ class Shutdown(Command):
     """Stop the bridge (Slicer: exit the application) shortly after replying."""
 
 
+def _optional_seconds(value: object) -> float | None:
+    if value is None:
+        return None
+    seconds = _number(value)
+    if not seconds > 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class RunCompute(Command):
-    """Start a job on a compute node; the result is the job id."""
+    """Start a job on a compute node; the result is the job id.
+
+    `inputs` maps the operation's inputs to scene nodes, `outputs` its data outputs to the
+    names of the nodes they become; `timeout` (seconds a node may run it) overrides the
+    operation's own."""
 
     operation: str = checked(_text)
     inputs: dict[str, str] = checked(_string_map, {})
     parameters: dict[str, Any] = checked(_json_object, {})
     outputs: dict[str, str] = checked(_string_map, {})
+    timeout: float | None = checked(_optional_seconds, None)
 
 
 # -- lazily decoded updates --------------------------------------------------------------------

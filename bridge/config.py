@@ -33,6 +33,10 @@ def _default_docroot() -> Path:
     return Path(__file__).resolve().parent.parent / "docroot"
 
 
+def _default_ohif_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "vendor" / "ohif"
+
+
 def setting(default: Any, help: str, *, flag: str | None = None, factory: Any = None) -> Any:
     """Declare one setting: its default, its help text, and its CLI flag if not the obvious one."""
     metadata = {"help": help, "flag": flag}
@@ -83,6 +87,18 @@ class Settings:
     igtl_receive_buffer_kib: int = setting(
         256, "kernel receive buffer per OpenIGTLink peer, KiB (0: OS autotuning)"
     )
+    compute: bool = setting(
+        True, "compute-node registry (nodes register over OpenIGTLink)", flag="--no-compute"
+    )
+    compute_job_timeout: float = setting(
+        600.0, "seconds a compute job may run on a node, unless the request or operation says"
+    )
+    compute_queue_timeout: float = setting(
+        600.0, "seconds a compute job may wait in its queue for a free node"
+    )
+    compute_heartbeat_timeout: float = setting(
+        5.0, "seconds of silence after which a compute node is dropped (≥ 3 heartbeats)"
+    )
     mqtt: bool = setting(True, "MQTT client (connects to --mqtt-url)", flag="--no-mqtt")
     mqtt_url: str = setting(
         "mqtt://127.0.0.1:1883", "MQTT broker URL: mqtt://host:port or mqtts://host:port"
@@ -108,6 +124,11 @@ class Settings:
         None, "where the DICOM store, samples and logs live", factory=_default_data_dir
     )
     docroot: Path = setting(None, "folder served as static pages at /", factory=_default_docroot)
+    ohif_dir: Path = setting(
+        None,
+        "the OHIF viewer served at /browse (installed by scripts/install-ohif.sh)",
+        factory=_default_ohif_dir,
+    )
     enable_exec: bool = setting(False, "allow running Python sent to /slicer/exec (unsafe)")
     cors: bool = setting(False, "answer cross-origin requests (CORS)")
     token: str | None = setting(None, "require this bearer token on every request")
@@ -123,7 +144,14 @@ class Settings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ConfigError(f"{name} must be a port number 0-65535, got {port}")
-        for name in ("igtl_max_body_mib", "igtl_read_timeout", "igtl_max_peers"):
+        for name in (
+            "igtl_max_body_mib",
+            "igtl_read_timeout",
+            "igtl_max_peers",
+            "compute_job_timeout",
+            "compute_queue_timeout",
+            "compute_heartbeat_timeout",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.igtl_receive_buffer_kib < 0:

@@ -5,13 +5,16 @@ matched:
 
 * `/slicer` — Slicer WebServer's REST API, `adapters.http.slicer_api.SLICER_ROUTES`;
 * `/dicom`  — DICOMweb, `adapters.http.dicomweb.DICOM_ROUTES`;
+* `/browse` — the OHIF viewer on `/dicom`, `adapters.http.ohif.OHIF_ROUTES` (on with it);
 * `/bridge` — this bridge's own status and metrics (`adapters.http.bridge_api`);
 * `/`       — the static docroot, last, for everything the others did not claim.
 
 A surface is mounted by one catch-all route that hands the request to its `RouteTable`, so
 the table, not aiohttp's router, decides (prefix-first-match, as Slicer did). A surface
 module that does not exist yet is logged and skipped; a surface switched off by a setting is
-not mounted at all (its paths are then 404).
+not mounted at all (its paths are then 404). A surface may name a `setup(app)` function of
+its module, called when it is mounted, for what it needs besides routes (startup and cleanup
+hooks).
 
 Middlewares, outermost first: CORS and OPTIONS (answered before anything else, as the
 original did); reply shaping (HttpError and faults → `{"success": false, "message"}`,
@@ -49,12 +52,16 @@ class Surface:
     module: str
     table: str
     switch: str | None  # a boolean setting that turns the surface off; None: always on
+    setup: str | None = None  # a function of the module called with the app when mounted
 
 
 SURFACES: tuple[Surface, ...] = (
     Surface("slicer", "/slicer", "adapters.http.slicer_api", "SLICER_ROUTES", "slicer_api"),
-    Surface("dicom", "/dicom", "adapters.http.dicomweb", "DICOM_ROUTES", "dicom"),
-    Surface("bridge", "/bridge", "adapters.http.bridge_api", "BRIDGE_ROUTES", None),
+    Surface("dicom", "/dicom", "adapters.http.dicomweb", "DICOM_ROUTES", "dicom",
+            setup="on_mount"),
+    Surface("ohif", "/browse", "adapters.http.ohif", "OHIF_ROUTES", "dicom"),
+    Surface("bridge", "/bridge", "adapters.http.bridge_api", "BRIDGE_ROUTES", None,
+            setup="on_mount"),
     # slicerio's stop_server sends DELETE /system (without /slicer): an alias of the original's
     Surface("system-alias", "/system", "adapters.http.slicer_api", "SYSTEM_ALIAS_ROUTES",
             "slicer_api"),
@@ -123,6 +130,8 @@ def mount_surface(app: web.Application, surface: Surface) -> None:
         return
     # `/slicer` and `/slicer/...`; not `/slicerX` (that is a static path, as in the original).
     add_catch_all(app, surface.mount + r"{tail:(/.*)?}", table_handler(table))
+    if surface.setup is not None:
+        getattr(importlib.import_module(surface.module), surface.setup)(app)
     app[MOUNTED].append(surface.name)
 
 

@@ -1,8 +1,9 @@
 """Checks on values callers hand the headless scene, each failure a `SceneError`.
 
 Geometry shapes are `bridge.geometry`'s (used here, not repeated); this module adds what only
-a scene needs — voxel arrays, displacement fields, segments, point lists, IJK→RAS that spans
-space, control point indices, Slicer's string flags — and turns `GeometryError` into the
+a scene needs — voxel arrays, displacement fields, segments, point lists, surface meshes
+(vertices, in-range triangles, normals, colour), IJK→RAS that spans space, control point
+indices, Slicer's string flags — and turns `GeometryError` into the
 scene's caller error, so the bus and the adapters see one error type for "your arguments are
 wrong". Checked arrays come back as
 private read-only copies: the scene keeps them, and callers may reuse their buffers.
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bridge.geometry import GeometryError, as_array, as_matrix4, as_vector3
-from bridge.scene.types import SceneError, Segment
+from bridge.scene.types import ModelData, SceneError, Segment
 
 #: Voxel kinds a scalar volume may hold (bool is stored as uint8, as VTK has no bool).
 _VOXEL_KINDS = frozenset("biuf")
@@ -154,6 +155,90 @@ def points(value: object) -> np.ndarray:
     return positions
 
 
+def vertices(value: object) -> np.ndarray:
+    """Model vertices as a private read-only N×3 float array (zero vertices allowed)."""
+    positions = _numpy(value, "vertices", np.float64)
+    if positions.size == 0:
+        positions = positions.reshape(0, 3)
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise SceneError(f"vertices must be N×3, got shape {positions.shape}")
+    if not np.all(np.isfinite(positions)):
+        raise SceneError("vertices contain NaN or infinite values")
+    copy = np.array(positions)
+    copy.setflags(write=False)
+    return copy
+
+
+def triangles(value: object, vertex_count: int | None = None) -> np.ndarray:
+    """Triangles as a private read-only M×3 int64 array of vertex indices; with
+    `vertex_count`, every index must also name one of that many vertices."""
+    source = _numpy(value, "triangles")
+    if source.size == 0:
+        source = np.zeros((0, 3), dtype=np.int64)
+    if source.ndim != 2 or source.shape[1] != 3:
+        raise SceneError(f"triangles must be M×3 vertex indices, got shape {source.shape}")
+    if source.dtype.kind not in "iu":
+        raise SceneError(f"triangles must hold integer vertex indices, got dtype {source.dtype}")
+    copy = np.array(source, dtype=np.int64)
+    if vertex_count is not None:
+        indices_in_range(copy, vertex_count)
+    copy.setflags(write=False)
+    return copy
+
+
+def indices_in_range(triangles: np.ndarray, vertex_count: int) -> None:
+    """SceneError naming the first vertex index of `triangles` that is not 0..count-1."""
+    if triangles.size == 0:
+        return
+    bad = (triangles < 0) | (triangles >= vertex_count)
+    if bad.any():
+        first = int(triangles[bad][0])
+        raise SceneError(
+            f"triangle vertex index {first} is out of range for {vertex_count} vertices"
+        )
+
+
+def normals(value: object, vertex_count: int | None = None) -> np.ndarray | None:
+    """Per-vertex normals (None: none) as a private read-only N×3 float array of finite
+    vectors; with `vertex_count`, exactly one per vertex."""
+    if value is None:
+        return None
+    vectors = _numpy(value, "normals", np.float64)
+    if vectors.ndim != 2 or vectors.shape[1] != 3:
+        raise SceneError(f"normals must be N×3, got shape {vectors.shape}")
+    if not np.all(np.isfinite(vectors)):
+        raise SceneError("normals contain NaN or infinite values")
+    if vertex_count is not None and len(vectors) != vertex_count:
+        raise SceneError(f"{len(vectors)} normals given for {vertex_count} vertices")
+    copy = np.array(vectors)
+    copy.setflags(write=False)
+    return copy
+
+
+def color(value: object, what: str = "colour") -> tuple[float, float, float]:
+    """An RGB colour: three numbers within 0..1."""
+    rgb = array(value, (3,), what)
+    if not np.all((rgb >= 0.0) & (rgb <= 1.0)):
+        raise SceneError(f"{what} components must be within 0..1, got {rgb.tolist()}")
+    return (float(rgb[0]), float(rgb[1]), float(rgb[2]))
+
+
+def model(data: ModelData) -> ModelData:
+    """A checked private copy of a surface mesh: vertices, in-range triangles, normals (one
+    per vertex, or none) and colour."""
+    if not isinstance(data, ModelData):
+        raise SceneError(f"expected ModelData, got {type(data).__name__}")
+    checked_vertices = vertices(data.vertices)
+    count = len(checked_vertices)
+    return ModelData(
+        vertices=checked_vertices,
+        triangles=triangles(data.triangles, count),
+        color=color(data.color, "model colour"),
+        name=data.name,
+        normals=normals(data.normals, count),
+    )
+
+
 def index(value: object) -> int:
     """An integer index; text such as the WebServer's `index=2` is refused, not guessed."""
     if isinstance(value, bool):
@@ -171,14 +256,20 @@ def truthy(value: object) -> bool:
 
 __all__ = [
     "array",
+    "color",
     "displacement_field",
     "grid_shape",
     "ijk_to_ras",
     "index",
+    "indices_in_range",
     "matrix4",
+    "model",
+    "normals",
     "points",
     "segments",
+    "triangles",
     "truthy",
     "vector3",
+    "vertices",
     "voxels",
 ]

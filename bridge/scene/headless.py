@@ -44,6 +44,7 @@ from bridge.scene.types import (
     ModelData,
     NodeInfo,
     NodeNotFound,
+    NodeSource,
     NonLinearTransformError,
     SceneError,
     SceneEvent,
@@ -285,12 +286,39 @@ class HeadlessScene:
         )
 
     # -- models and segmentations --------------------------------------------------------------
+    def set_model(self, ref: str, data: ModelData, *, create: bool = True) -> NodeInfo:
+        """Replace a model's surface (all of it: vertices, triangles, normals, colour), or
+        create a model named `ref`."""
+        mesh = replace(checks.model(data), name=None)
+        node = self._match(ref, n.ModelNode, create=create)
+        if node is None:
+            return self._add(n.ModelNode(name=ref, mesh=mesh))
+        node.mesh = mesh
+        self._emit("modified", node, "model")
+        return node.info
+
     def model(self, ref: str) -> ModelData:
         node = self._get(ref, n.ModelNode)
         return replace(node.mesh, name=node.name)
 
     def segmentation(self, ref: str) -> SegmentationData:
         return files.segmentation_data(self._get(ref, n.SegmentationNode))
+
+    # -- text ----------------------------------------------------------------------------------
+    def set_text(self, ref: str, text: str, *, create: bool = True) -> NodeInfo:
+        if not isinstance(text, str):
+            raise SceneError(f"text must be a string, got {type(text).__name__}")
+        node = self._match(ref, n.TextNode, create=create)
+        if node is None:
+            created = n.TextNode(name=ref)
+            created.set_text(text)
+            return self._add(created)
+        node.set_text(text)
+        self._emit("modified", node, "text")
+        return node.info
+
+    def text(self, ref: str) -> str:
+        return self._get(ref, n.TextNode).text
 
     # -- views and layout ----------------------------------------------------------------------
     def slice_view(self, view: str) -> SliceViewState:
@@ -504,7 +532,14 @@ class HeadlessScene:
             reloaded.append(node.id)
         return reloaded
 
+    def node_source(self, ref: str) -> NodeSource | None:
+        source = getattr(self._find(ref), "source", None)
+        return None if source is None else NodeSource(source.path, source.filetype)
+
     # -- change events -------------------------------------------------------------------------
+    def host_application(self) -> dict[str, Any]:
+        return {}  # standalone: the bridge is its own main application
+
     def subscribe(self, listener: SceneListener) -> Callable[[], None]:
         self._listeners.append(listener)
 

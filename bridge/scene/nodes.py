@@ -200,6 +200,30 @@ class ModelNode(DisplayableNode):
     mesh: ModelData
 
 
+# -- text ------------------------------------------------------------------------------------------
+#: VTK's text encodings (vtkSystemIncludes.h) as vtkMRMLTextNode stores them.
+VTK_ENCODING_US_ASCII = 1
+VTK_ENCODING_UTF_8 = 3
+
+
+@dataclass(eq=False, kw_only=True)
+class TextNode(StorableNode):
+    """vtkMRMLTextNode: a string (what an OpenIGTLink STRING message sets) and its encoding.
+
+    The text is held as Python text; `encoding` says how Slicer would store it: US-ASCII (its
+    default) while the text is ASCII, UTF-8 once it is not.
+    """
+
+    class_name: ClassVar[str] = "vtkMRMLTextNode"
+
+    text: str = ""
+    encoding: int = VTK_ENCODING_US_ASCII
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.encoding = VTK_ENCODING_US_ASCII if text.isascii() else VTK_ENCODING_UTF_8
+
+
 # -- segmentations -----------------------------------------------------------------------------
 @dataclass(eq=False, kw_only=True)
 class SegmentationNode(DisplayableNode):
@@ -335,6 +359,8 @@ __all__ = [
     "LAYOUT_NODE_ID",
     "SLICE_VIEW_DEFAULTS",
     "VIEW_NODE_ID",
+    "VTK_ENCODING_US_ASCII",
+    "VTK_ENCODING_UTF_8",
     "AbstractLayoutNode",
     "AbstractViewNode",
     "CameraNode",
@@ -352,6 +378,7 @@ __all__ = [
     "SegmentationNode",
     "SliceNode",
     "StorableNode",
+    "TextNode",
     "TransformNode",
     "TransformableNode",
     "VolumeNode",

@@ -24,6 +24,7 @@ from bridge.scene.types import (
     MarkupsData,
     ModelData,
     NodeInfo,
+    NodeSource,
     SceneListener,
     SegmentationData,
     SliceViewState,
@@ -129,11 +130,26 @@ class Scene(Protocol):
     def markups(self, ref: str) -> MarkupsData: ...
 
     # -- models and segmentations --------------------------------------------------------------
+    def set_model(self, ref: str, data: ModelData, *, create: bool = True) -> NodeInfo:
+        """Replace a `vtkMRMLModelNode`'s surface — vertices (N×3, local RAS), triangles
+        (M×3 vertex indices, each in range), normals (one per vertex, or None: derived when
+        drawn) and colour — or create a model named `ref`; `data.name` is not used. Emits
+        `modified`/"model" on an existing node; SceneError for a bad mesh, before any change."""
+
     def model(self, ref: str) -> ModelData: ...
 
     def segmentation(self, ref: str) -> SegmentationData:
         """A `vtkMRMLSegmentationNode`'s segments (id, name, colour, binary labelmap) on its
         one grid, in local coordinates (`world_matrix` places them)."""
+
+    # -- text ----------------------------------------------------------------------------------
+    def set_text(self, ref: str, text: str, *, create: bool = True) -> NodeInfo:
+        """Set a `vtkMRMLTextNode`'s text (any string, empty included, kept exactly), or
+        create a text node named `ref`. Emits `modified`/"text" on an existing node every
+        time, even when the text is unchanged: a repeated message is still a message."""
+
+    def text(self, ref: str) -> str:
+        """A text node's text."""
 
     # -- views and layout ----------------------------------------------------------------------
     def slice_view(self, view: str) -> SliceViewState: ...
@@ -228,9 +244,18 @@ class Scene(Protocol):
     def reload(self, refs: Sequence[str] | None = None) -> list[str]:
         """Re-read storable nodes from the file they were loaded from; returns their ids."""
 
+    def node_source(self, ref: str) -> NodeSource | None:
+        """Where `ref` was loaded from (`load_file`'s path, resolved) and as which filetype;
+        None for a node that did not come from a file. The DICOM store indexes the files of
+        volumes loaded as `DICOM` from this."""
+
     def add_volume_data(self, data: VolumeData, name: str | None = None) -> NodeInfo: ...
 
     # -- change events -------------------------------------------------------------------------
+    def host_application(self) -> dict[str, Any]:
+        """Slicer's `mainApplication*` keys of the application hosting this scene (as
+        `/slicer/system/version` reports them); empty standalone."""
+
     def subscribe(self, listener: SceneListener) -> Callable[[], None]:
         """Call `listener` for every change after it happens; returns an unsubscribe call.
         A listener that raises is logged and kept; it never breaks the change itself."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -211,7 +212,8 @@ class SceneEvent:
     """A change adapters may publish outward (MQTT state, WebSocket subscriptions, IGTL push).
 
     `aspect` says what changed on a modified node: "transform", "markups", "volume",
-    "view", "layout", "name", "properties", "display"; empty for added/removed/cleared.
+    "model", "text", "view", "layout", "name", "properties", "display"; empty for
+    added/removed/cleared.
     """
 
     kind: EventKind
@@ -220,6 +222,15 @@ class SceneEvent:
 
 
 SceneListener = Callable[[SceneEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSource:
+    """The file or folder a node was loaded from, and the Slicer filetype it was read as
+    (`VolumeFile`, `DICOM`, …): what `reload` reads again."""
+
+    path: Path
+    filetype: str
 
 
 @dataclass(slots=True)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bridge.app import Bridge
 from bridge.bus import Outcome
-from bridge.commands import Command, PutVolume
+from bridge.commands import Command, PutModel, PutVolume, SetText
 from bridge.config import Settings
 from bridge.exec_namespace import ExecDisabled
 from bridge.scene.types import NodeNotFound
@@ -92,6 +94,59 @@ async def test_grid_transforms_and_slice_geometry_reach_the_scene(bridge: Bridge
     assert linear.outcome is Outcome.FAILED and "linear transforms only" in linear.error
 
 
+async def test_texts_are_set_in_order_and_models_replaced(bridge: Bridge) -> None:
+    seen: list[str] = []
+    bridge.scene.subscribe(
+        lambda event: event.aspect == "text" and seen.append(bridge.scene.text(event.node.id))
+    )
+    first = await send(bridge, {"command": "SetText", "node": "Log", "text": "one"})
+    assert first.ok and first.value["node"].startswith("vtkMRMLTextNode")
+    texts = [SetText(node="Log", text=word) for word in ("two", "two", "three")]
+    results = await asyncio.gather(*(bridge.bus.submit(cmd) for cmd in texts))
+    assert [result.outcome for result in results] == [Outcome.APPLIED] * 3  # never superseded
+    assert seen == ["two", "two", "three"] and bridge.scene.text("Log") == "three"
+
+    square = {"command": "PutModel", "node": "Plan", "vertices": [[0, 0, 0], [1, 0, 0],
+              [1, 1, 0], [0, 1, 0]], "triangles": [[0, 1, 2], [0, 2, 3]]}  # fmt: skip
+    put = await send(bridge, square)
+    assert put.ok and put.value["node"].startswith("vtkMRMLModelNode")
+    model = bridge.scene.model("Plan")
+    assert model.triangles.tolist() == [[0, 1, 2], [0, 2, 3]] and model.color == (0.5, 0.5, 1.0)
+    await send(bridge, {**square, "color": [1, 0, 0]})
+    await send(bridge, {**square, "triangles": [[0, 1, 2]]})  # no colour: the model keeps its own
+    model = bridge.scene.model("Plan")
+    assert len(model.triangles) == 1 and model.color == (1.0, 0.0, 0.0)
+    streamed = [PutModel(node="Plan", vertices=np.full((3, 3), float(k)) + np.eye(3),
+                         triangles=[[0, 1, 2]]) for k in range(5)]  # fmt: skip
+    outcomes = await asyncio.gather(*(bridge.bus.submit(cmd) for cmd in streamed))
+    assert outcomes[-1].ok and Outcome.SUPERSEDED in {result.outcome for result in outcomes}
+    assert bridge.scene.model("Plan").vertices[0, 1] == 4.0
+
+
+async def test_a_put_model_surface_shows_in_the_3d_view_and_the_gltf(bridge: Bridge) -> None:
+    half = 20.0  # a red square in the R-S plane, facing the default camera (from anterior)
+    square = [[-half, 0, -half], [half, 0, -half], [half, 0, half], [-half, 0, half]]
+    command = PutModel(node="Plate", vertices=square, triangles=[[0, 1, 2], [0, 2, 3]],
+                       color=(1.0, 0.0, 0.0))  # fmt: skip
+    assert (await bridge.bus.submit(command)).ok
+    shift = np.eye(4)
+    shift[:3, 3] = (0.0, 0.0, 5.0)
+    bridge.scene.set_transform("Lift", shift)
+    bridge.scene.set_parent_transform("Plate", "Lift")
+    document = bridge.scene.gltf()
+    (node,) = document["nodes"]
+    assert node["name"] == "Plate" and node["extras"]["id"] == bridge.scene.find("Plate").id
+    mesh = document["meshes"][node["mesh"]]["primitives"][0]
+    position = document["accessors"][mesh["attributes"]["POSITION"]]
+    assert position["min"] == pytest.approx([-half, 0, 5 - half])  # world RAS: lifted 5 mm
+    assert position["max"] == pytest.approx([half, 0, 5 + half])
+    (material,) = document["materials"]
+    assert material["pbrMetallicRoughness"]["baseColorFactor"] == [1.0, 0.0, 0.0, 1.0]
+    image = np.asarray(Image.open(io.BytesIO(bridge.scene.render_threed(size=96))).convert("RGB"))
+    red, green, blue = (int(channel) for channel in image[48, 48])
+    assert red > 100 and red > 3 * max(green, blue, 1)  # the lit red plate fills the centre
+
+
 async def test_files_sample_data_reload_and_delete(bridge: Bridge, tmp_path: Path) -> None:
     loaded = await send(bridge, {"command": "LoadSampleData", "name": "Phantom"})
     assert loaded.ok
@@ -122,7 +177,9 @@ async def test_scene_errors_fail_the_command_with_their_type(
     assert offline.outcome is Outcome.FAILED and "Phantom" in offline.error
     compute = await send(bridge, {"command": "RunCompute", "operation": "threshold"})
     assert compute.outcome is Outcome.FAILED
-    assert compute.error == "RunCompute is not available in this bridge"
+    assert compute.error == (  # no compute node is connected
+        "RunCompute.operation: no compute node offers 'threshold'; operations: (none)"
+    )
 
 
 async def test_exec_is_refused_unless_enabled(bridge: Bridge) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from bridge.commands import (
     Command,
     CommandError,
     DeleteNodes,
+    PutModel,
     PutVolume,
     SetCamera,
     SetControlPoint,
@@ -23,15 +25,18 @@ from bridge.commands import (
     SetSliceGeometry,
     SetSliceOffset,
     SetSliceOrientation,
+    SetText,
     SetTrackingPose,
     SetTransform,
 )
+
+TRIANGLE = [[0, 0, 0], [1, 0, 0], [0, 1, 0]]
 
 EVERY_KIND = {
     "SetTransform", "SetTrackingPose", "SetCamera", "SetSliceOffset", "SetSliceOrientation",
     "SetMarkupsPoints", "SetControlPoint", "PutVolume", "LoadFile", "SaveNode", "DeleteNodes",
     "ReloadNodes", "SetLayout", "LoadSampleData", "SelectVolume", "Exec", "Shutdown",
-    "RunCompute",
+    "RunCompute", "SetText", "PutModel",
 }  # fmt: skip
 
 
@@ -75,6 +80,25 @@ def test_every_command_kind_the_adapters_need_exists() -> None:
           "field_of_view": [10, -1]}, "field_of_view", "positive"),
         ({"command": "SetSliceGeometry", "view": "3d", "slice_to_ras": np.eye(4),
           "field_of_view": [10, 10]}, "view", "not a slice view"),
+        ({"command": "SetText", "node": "Note", "text": 42}, "text", "expected a string"),
+        ({"command": "SetText", "node": " ", "text": "hi"}, "node", "non-empty string"),
+        ({"command": "PutModel", "node": "M", "vertices": [[0, 0]], "triangles": []},
+         "vertices", "N×3"),
+        ({"command": "PutModel", "node": "M", "vertices": [[0, 0, math.nan]], "triangles": []},
+         "vertices", "NaN"),
+        ({"command": "PutModel", "node": "M", "vertices": TRIANGLE, "triangles": [[0, 1]]},
+         "triangles", "M×3"),
+        ({"command": "PutModel", "node": "M", "vertices": TRIANGLE, "triangles": [[0, 1, 2.5]]},
+         "triangles", "integer vertex indices"),
+        ({"command": "PutModel", "node": "M", "vertices": TRIANGLE, "triangles": [[0, 1, 3]]},
+         "triangles", "vertex index 3 is out of range for 3 vertices"),
+        ({"command": "PutModel", "node": "M", "vertices": TRIANGLE, "triangles": [[0, -1, 2]]},
+         "triangles", "vertex index -1 is out of range"),
+        ({"command": "PutModel", "node": "M", "vertices": TRIANGLE, "triangles": [[0, 1, 2]],
+          "normals": [[0, 0, 1]]}, "normals", "1 normals for 3 vertices"),
+        ({"command": "PutModel", "node": "M", "vertices": TRIANGLE, "triangles": [[0, 1, 2]],
+          "color": [1, 0, 2]}, "color", "within 0..1"),
+        ({"command": "PutModel", "node": "M", "vertices": TRIANGLE}, "triangles", "is required"),
     ],
 )  # fmt: skip
 def test_bad_values_are_refused_with_the_field_named(payload, field, fragment) -> None:
@@ -159,6 +183,38 @@ def test_grid_transform_field_travels_out_of_band_and_coalesces_per_node() -> No
         SetGridTransform(node="W", displacements=np.full((1, 1, 1, 3), np.nan))
 
 
+def test_text_is_a_barrier_kept_exactly_through_json() -> None:
+    for value in ("", "  two  spaces \n", "grüße ✓"):
+        command = SetText(node="Note", text=value)
+        assert command.coalesce_key is None and command.text == value
+        again = Command.from_json(command.to_json())
+        assert isinstance(again, SetText) and again.text == value
+
+
+def test_put_model_coalesces_per_node_and_round_trips_through_json() -> None:
+    command = PutModel(
+        node="Surface",
+        vertices=np.array(TRIANGLE, dtype=np.float32),
+        triangles=np.array([[0, 1, 2]], dtype=np.uint32),
+        normals=[[0, 0, 1]] * 3,
+        color=(0.2, 0.4, 0.6),
+        id="m1",
+    )
+    assert command.coalesce_key == ("model", "Surface")
+    assert command.vertices.dtype == np.float64 and command.triangles.dtype == np.int64
+    payload = command.to_json()
+    assert payload["triangles"] == [[0, 1, 2]] and payload["color"] == [0.2, 0.4, 0.6]
+    again = Command.from_json(json.loads(json.dumps(payload)))
+    assert isinstance(again, PutModel) and again.id == "m1"
+    assert np.array_equal(again.vertices, command.vertices)
+    assert np.array_equal(again.triangles, command.triangles)
+    assert np.array_equal(again.normals, command.normals) and again.color == (0.2, 0.4, 0.6)
+    bare = Command.from_json({"command": "PutModel", "node": "Empty", "vertices": [],
+                              "triangles": []})  # fmt: skip
+    assert bare.vertices.shape == (0, 3) and bare.triangles.shape == (0, 3)
+    assert bare.normals is None and bare.color is None
+
+
 def test_slice_geometry_is_a_barrier_with_a_json_form() -> None:
     command = SetSliceGeometry(view="Green", slice_to_ras=np.eye(4), field_of_view=[120, 60.5])
     assert command.coalesce_key is None and command.view == "green"
@@ -218,7 +274,10 @@ def test_every_kind_round_trips_through_json() -> None:
         {"command": "Exec", "code": "__execResult = 1"},
         {"command": "Shutdown"},
         {"command": "RunCompute", "operation": "threshold", "inputs": {"volume": "V"},
-         "parameters": {"level": 100}, "outputs": {"volume": "Out"}},
+         "parameters": {"level": 100}, "outputs": {"volume": "Out"}, "timeout": 60.0},
+        {"command": "SetText", "node": "Note", "text": "hello\nworld"},
+        {"command": "PutModel", "node": "M", "vertices": TRIANGLE, "triangles": [[0, 1, 2]],
+         "normals": None, "color": [0.5, 0.5, 1.0]},
     ]  # fmt: skip
     for payload in samples:
         command = Command.from_json(payload)

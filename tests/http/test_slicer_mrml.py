@@ -11,6 +11,8 @@ import pytest
 from aiohttp import web
 from slicer_testdata import sample_voxels, write_ct_series, write_markups_file, write_nrrd_file
 
+from bridge.commands import SetText
+
 JSON = "application/json"
 
 
@@ -75,6 +77,17 @@ async def test_properties_are_keyed_by_id_and_nested(scene_with_files, http_sess
     )
     assert list(properties) == ["vtkMRMLScalarVolumeNode1", "vtkMRMLLabelMapVolumeNode1"]
     assert properties["vtkMRMLScalarVolumeNode1"]["ImageData"]["Extent"] == [0, 2, 0, 3, 0, 4]
+
+
+async def test_properties_of_a_text_node_carry_its_text(http_bridge, http_session):
+    applied = await http_bridge.bridge.bus.submit(SetText(node="Memo", text="needle in place"))
+    assert applied.ok
+    properties = await get_json(
+        http_session, http_bridge.url("/slicer/mrml/properties"), **{"class": "vtkMRMLTextNode"}
+    )
+    (memo,) = properties.values()
+    assert (memo["ClassName"], memo["Name"]) == ("vtkMRMLTextNode", "Memo")
+    assert (memo["Text"], memo["Encoding"]) == ("needle in place", 1)
 
 
 async def test_properties_without_a_match_is_404_with_the_original_message(

@@ -26,7 +26,7 @@ INSTANCE = "test"
 ROOT = f"slicer/{INSTANCE}"
 
 
-async def eventually(condition: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
+async def eventually(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
     """Poll `condition` (on the loop, so the bridge keeps running) until it is truthy."""
     deadline = time.monotonic() + timeout
     while True:

@@ -30,7 +30,9 @@ from slicer_files import (
 from bridge.scene.protocol import Scene
 from bridge.scene.types import (
     GridTransformData,
+    ModelData,
     NodeNotFound,
+    NodeSource,
     NonLinearTransformError,
     SceneError,
     SceneEvent,
@@ -65,6 +67,12 @@ def id_number(node_id: str, class_name: str) -> int:
 
 def grid_data(scale: float = 1.0) -> GridTransformData:
     return GridTransformData(displacements_ras() * scale, IJK_TO_RAS)
+
+
+def square(color: tuple[float, float, float] = (0.5, 0.5, 1.0)) -> ModelData:
+    """A 10 mm square in the z = 0 plane: 4 vertices, 2 triangles."""
+    vertices = np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [10.0, 10.0, 0.0], [0.0, 10.0, 0.0]])
+    return ModelData(vertices=vertices, triangles=np.array([[0, 1, 2], [0, 2, 3]]), color=color)
 
 
 def event_summary(events: list[SceneEvent]) -> list[tuple[str, str | None, str]]:
@@ -120,17 +128,21 @@ def _make_kinds(
         "segmentation": segmentation,
         "fiducials": scene.set_markups_points("F", np.zeros((1, 3))).id,
         "model": (scene.set_tracking_pose(), scene.find("trackingDevice").id)[1],
+        "surface": scene.set_model("Surface", square()).id,
+        "text": scene.set_text("Note", "hello").id,
         "slice": "vtkMRMLSliceNodeRed",
         "view": "vtkMRMLViewNode1",
         "layout": "vtkMRMLLayoutNodevtkMRMLLayoutNode",
     }
 
 
-_DATA_KINDS = {"scalar", "labelmap", "transform", "grid", "fiducials", "model", "segmentation"}
+_DATA_KINDS = {
+    "scalar", "labelmap", "transform", "grid", "fiducials", "model", "surface", "segmentation",
+}  # fmt: skip
 
 CLASS_MEMBERSHIP: list[tuple[str, set[str]]] = [
-    ("vtkMRMLNode", _DATA_KINDS | {"slice", "view", "layout"}),
-    ("vtkMRMLStorableNode", _DATA_KINDS),
+    ("vtkMRMLNode", _DATA_KINDS | {"text", "slice", "view", "layout"}),
+    ("vtkMRMLStorableNode", _DATA_KINDS | {"text"}),
     ("vtkMRMLTransformableNode", _DATA_KINDS),
     ("vtkMRMLDisplayableNode", _DATA_KINDS),
     ("vtkMRMLVolumeNode", {"scalar", "labelmap"}),
@@ -142,7 +154,8 @@ CLASS_MEMBERSHIP: list[tuple[str, set[str]]] = [
     ("vtkMRMLSegmentationNode", {"segmentation"}),
     ("vtkMRMLMarkupsNode", {"fiducials"}),
     ("vtkMRMLMarkupsFiducialNode", {"fiducials"}),
-    ("vtkMRMLModelNode", {"model"}),
+    ("vtkMRMLModelNode", {"model", "surface"}),
+    ("vtkMRMLTextNode", {"text"}),
     ("vtkMRMLAbstractViewNode", {"slice", "view"}),
     ("vtkMRMLSliceNode", {"slice"}),
     ("vtkMRMLViewNode", {"view"}),
@@ -594,6 +607,126 @@ def test_add_volume_data_always_adds_a_new_node(scene: Scene, voxels, ijk_to_ras
     assert first.id != second.id
     assert (first.name, named.name) == ("Seg", "Renamed")
     assert first.class_name == "vtkMRMLLabelMapVolumeNode"
+
+
+# -- text ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["", "  spaced \n lines \t", "grüße ✓", "x" * 70_000])
+def test_set_text_creates_a_text_node_keeping_the_text_exactly(scene: Scene, text: str) -> None:
+    info = scene.set_text("Note", text)
+    assert (info.name, info.class_name) == ("Note", "vtkMRMLTextNode")
+    assert scene.text("Note") == text and scene.text(info.id) == text
+    assert scene.node_properties("Note")["Text"] == text
+
+
+def test_text_nodes_are_storable_not_displayable(scene: Scene) -> None:
+    info = scene.set_text("Note", "hi")
+    assert info.id in {node.id for node in scene.nodes(class_name="vtkMRMLStorableNode")}
+    for base in ("vtkMRMLTransformableNode", "vtkMRMLDisplayableNode"):
+        assert info.id not in {node.id for node in scene.nodes(class_name=base)}
+
+
+def test_set_text_updates_the_node_with_a_text_event_every_time(scene: Scene, events) -> None:
+    info = scene.set_text("Log", "one")
+    for text in ("two", "two"):
+        assert scene.set_text("Log", text) == info
+    assert event_summary(events) == [
+        ("added", info.id, ""),
+        ("modified", info.id, "text"),
+        ("modified", info.id, "text"),  # the same text again is still a message
+    ]
+    assert len(scene.nodes(class_name="vtkMRMLTextNode")) == 1
+
+
+def test_text_encoding_follows_the_text(scene: Scene) -> None:
+    scene.set_text("Note", "plain")
+    assert scene.node_properties("Note")["Encoding"] == 1  # VTK_ENCODING_US_ASCII
+    scene.set_text("Note", "grüße")
+    assert scene.node_properties("Note")["Encoding"] == 3  # VTK_ENCODING_UTF_8
+
+
+def test_set_text_refuses_non_text_and_unknown_nodes_without_create(scene: Scene, events) -> None:
+    with pytest.raises(SceneError):
+        scene.set_text("Note", 42)  # type: ignore[arg-type]
+    with pytest.raises(NodeNotFound):
+        scene.set_text("Note", "hi", create=False)
+    scene.set_transform("T", np.eye(4))
+    events.clear()
+    with pytest.raises(NodeNotFound):
+        scene.text("T")  # not a text node
+    assert scene.set_text("T", "a text node named T").class_name == "vtkMRMLTextNode"
+    assert scene.transform_matrix("T").shape == (4, 4)  # the transform is untouched
+
+
+# -- models --------------------------------------------------------------------------------------
+def test_set_model_creates_a_model_holding_a_copy(scene: Scene) -> None:
+    data = square(color=(1.0, 0.0, 0.0))
+    normals = np.tile([0.0, 0.0, 1.0], (4, 1))
+    data.normals = normals
+    info = scene.set_model("Plan", data)
+    assert (info.name, info.class_name) == ("Plan", "vtkMRMLModelNode")
+    data.vertices[0] = 99.0
+    normals[0] = 0.0
+    stored = scene.model("Plan")
+    assert stored.name == "Plan" and stored.color == (1.0, 0.0, 0.0)
+    np.testing.assert_array_equal(stored.vertices, square().vertices)
+    np.testing.assert_array_equal(stored.triangles, [[0, 1, 2], [0, 2, 3]])
+    np.testing.assert_array_equal(stored.normals, np.tile([0.0, 0.0, 1.0], (4, 1)))
+    props = scene.node_properties("Plan")["PolyData"]
+    assert (props["NumberOfPoints"], props["NumberOfPolys"]) == (4, 2)
+
+
+def test_set_model_replaces_the_whole_surface_of_the_same_node(scene: Scene, events) -> None:
+    data = square()
+    data.normals = np.tile([0.0, 0.0, 1.0], (4, 1))
+    info = scene.set_model("Plan", data)
+    triangle = ModelData(vertices=np.eye(3), triangles=np.array([[0, 1, 2]]), color=(0, 1, 0))
+    assert scene.set_model(info.id, triangle) == info
+    stored = scene.model("Plan")
+    assert stored.triangles.tolist() == [[0, 1, 2]] and stored.normals is None
+    assert stored.color == (0.0, 1.0, 0.0)
+    assert event_summary(events) == [("added", info.id, ""), ("modified", info.id, "model")]
+    assert len(scene.nodes(class_name="vtkMRMLModelNode")) == 1
+
+
+def test_set_model_accepts_an_empty_surface(scene: Scene) -> None:
+    empty = ModelData(vertices=np.zeros((0, 3)), triangles=np.zeros((0, 3), dtype=int))
+    scene.set_model("Empty", empty)
+    assert scene.model("Empty").vertices.shape == (0, 3)
+    assert scene.model("Empty").triangles.shape == (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("vertices", "triangles", "normals", "color"),
+    [
+        (np.zeros((3, 2)), [[0, 1, 2]], None, (1, 1, 1)),  # vertices not N×3
+        ([[0, 0, np.nan]] * 3, [[0, 1, 2]], None, (1, 1, 1)),  # NaN vertex
+        (np.eye(3), [[0, 1, 3]], None, (1, 1, 1)),  # index past the last vertex
+        (np.eye(3), [[0, -1, 2]], None, (1, 1, 1)),  # negative index
+        (np.eye(3), [[0.0, 1.0, 2.5]], None, (1, 1, 1)),  # not integers
+        (np.eye(3), [[0, 1]], None, (1, 1, 1)),  # not triangles
+        (np.eye(3), [[0, 1, 2]], np.zeros((2, 3)), (1, 1, 1)),  # a normal missing
+        (np.eye(3), [[0, 1, 2]], None, (1, 2, 1)),  # colour out of 0..1
+    ],
+)
+def test_set_model_refuses_bad_meshes_and_changes_nothing(
+    scene: Scene, events, vertices, triangles, normals, color
+) -> None:
+    info = scene.set_model("Plan", square())
+    events.clear()
+    bad = ModelData(vertices=np.asarray(vertices, float), triangles=np.asarray(triangles),
+                    color=color, normals=normals)  # fmt: skip
+    with pytest.raises(SceneError):
+        scene.set_model("Plan", bad)
+    with pytest.raises(SceneError):
+        scene.set_model("Other", bad)
+    assert events == [] and scene.nodes(class_name="vtkMRMLModelNode") == [info]
+    assert scene.model("Plan").triangles.tolist() == [[0, 1, 2], [0, 2, 3]]
+
+
+def test_set_model_without_create_refuses_unknown_nodes(scene: Scene) -> None:
+    with pytest.raises(NodeNotFound):
+        scene.set_model("Missing", square(), create=False)
+    assert scene.nodes(class_name="vtkMRMLModelNode") == []
 
 
 # -- markups -------------------------------------------------------------------------------------
@@ -1221,6 +1354,26 @@ def test_reload_rereads_loaded_nodes_and_skips_others(
     np.testing.assert_array_equal(scene.volume(loaded).array, voxels + 100)
     assert event_summary(events) == [("modified", loaded, "volume")]
     assert scene.reload(["Source"]) == []
+
+
+def test_node_source_names_what_a_node_was_loaded_from(
+    scene: Scene, tmp_path: Path, voxels, ijk_to_ras
+) -> None:
+    pytest.importorskip("bridge.scene.io.nrrd_io")
+    from test_dicom_io import write_series
+
+    scene.set_volume("Made", voxels, ijk_to_ras)
+    assert scene.node_source("Made") is None
+    path = tmp_path / "v.nrrd"
+    scene.save_node("Made", path)
+    (from_file,) = scene.load_file(path)
+    assert scene.node_source(from_file) == NodeSource(path, "VolumeFile")
+    folder = tmp_path / "series"
+    write_series(folder, count=2)
+    (from_dicom,) = scene.load_file(folder)
+    assert scene.node_source(from_dicom) == NodeSource(folder, "DICOM")
+    with pytest.raises(NodeNotFound):
+        scene.node_source("vtkMRMLScalarVolumeNode999")
 
 
 def test_displacement_field_loads_as_a_grid_transform_and_saves_back(
