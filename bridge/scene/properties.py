@@ -22,26 +22,16 @@ from typing import Any
 import numpy as np
 
 from bridge.scene import nodes as n
+from bridge.scene.io.nrrd_io import SLICER_NRRD_TYPES
 from bridge.scene.types import CameraState, MarkupsData, ModelData, Segment, SliceViewState
 from bridge.scene.views import slice_offset
 
 Properties = dict[str, Any]
 Section = Callable[[Any], Properties]
 
-#: numpy dtype → the VTK scalar type name vtkImageData reports.
-VTK_SCALAR_TYPES: dict[str, str] = {
-    "int8": "signed char",
-    "uint8": "unsigned char",
-    "int16": "short",
-    "uint16": "unsigned short",
-    "int32": "int",
-    "uint32": "unsigned int",
-    "int64": "long long",
-    "uint64": "unsigned long long",
-    "float32": "float",
-    "float64": "double",
-    "bool": "unsigned char",
-}
+#: numpy dtype → the VTK scalar type name vtkImageData reports: VTK spells them as ITK does
+#: in NRRD headers, and a bool volume is stored as unsigned char.
+VTK_SCALAR_TYPES: dict[str, str] = {**SLICER_NRRD_TYPES, "bool": "unsigned char"}
 
 
 def node_properties(node: n.Node) -> Properties:
