@@ -18,15 +18,22 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from collections import deque
+from pathlib import Path
 
-import numpy as np
+# Sibling scripts (bench/http.py) must not shadow the standard library.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
-from bridge.apply import Applier
-from bridge.bus import CommandBus
-from bridge.commands import SetSliceOrientation, SetTransform
-from bridge.scene.headless import HeadlessScene
+import numpy as np  # noqa: E402
+
+from bridge.apply import Applier  # noqa: E402
+from bridge.bus import CommandBus  # noqa: E402
+from bridge.commands import SetSliceOrientation, SetTransform  # noqa: E402
+from bridge.scene.headless import HeadlessScene  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:
