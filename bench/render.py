@@ -41,10 +41,12 @@ def bench_volume() -> tuple[np.ndarray, np.ndarray]:
     return voxels, ijk_to_ras_matrix([1.0, 1.0, 1.3], origin)
 
 
-def timed(call: Callable[[], object], repeat: int) -> dict[str, float]:
+def timed(call: Callable[[], object], repeat: int, budget_s: float = 1.0) -> dict[str, float]:
+    """Median and p90 of up to `repeat` calls, stopping after `budget_s` (at least 3 calls)."""
     call()
-    samples = []
-    for _ in range(repeat):
+    samples: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(samples) < repeat and (len(samples) < 3 or time.perf_counter() < deadline):
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1e3)
@@ -66,29 +68,36 @@ def main(args: argparse.Namespace) -> dict[str, object]:
     scene.set_tracking_pose(position=np.array([0.0, 120.0, 0.0]))
     scene.set_markups_points("F", np.array([[0.0, 0.0, 90.0], [40.0, 60.0, 0.0]]))
     n = args.repeat
+    budget = args.seconds / 9  # nine timed figures share the time budget
+
+    def timed_figure(call: Callable[[], object], repeat: int = n) -> dict[str, float]:
+        return timed(call, repeat, budget)
+
     figures: dict[str, object] = {
         "bench": "render",
         "volume": "256x256x130 int16",
-        "repeats": n,
+        "repeats_max": n,
+        "seconds": args.seconds,
         "first_slice_ms_including_auto_window_level": first_slice_ms,
-        "slice_red_256_png": timed(lambda: scene.render_slice("red"), n),
-        "slice_red_256_pixels": timed(lambda: renderer.slice_image("red"), n),
-        "slice_yellow_256_png": timed(lambda: scene.render_slice("yellow"), n),
-        "slice_green_256_png": timed(lambda: scene.render_slice("green"), n),
-        "slice_red_512_png": timed(lambda: scene.render_slice("red", 512), n),
-        "threed_512_png": timed(lambda: scene.render_threed(), n),
-        "threed_512_pixels": timed(lambda: renderer.threed_image(), n),
+        "slice_red_256_png": timed_figure(lambda: scene.render_slice("red")),
+        "slice_red_256_pixels": timed_figure(lambda: renderer.slice_image("red")),
+        "slice_yellow_256_png": timed_figure(lambda: scene.render_slice("yellow")),
+        "slice_green_256_png": timed_figure(lambda: scene.render_slice("green")),
+        "slice_red_512_png": timed_figure(lambda: scene.render_slice("red", 512)),
+        "threed_512_png": timed_figure(lambda: scene.render_threed()),
+        "threed_512_pixels": timed_figure(lambda: renderer.threed_image()),
         "screenshot_fourup_1024x768_png": None,
-        "gltf_cube_and_markups": timed(lambda: scene.gltf(), n),
+        "gltf_cube_and_markups": timed_figure(lambda: scene.gltf()),
     }
     scene.set_layout("FourUp")
-    figures["screenshot_fourup_1024x768_png"] = timed(lambda: scene.screenshot(), max(3, n // 4))
+    figures["screenshot_fourup_1024x768_png"] = timed_figure(scene.screenshot, max(3, n // 4))
     return figures
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=40, help="timed calls per figure")
+    parser.add_argument("--repeat", type=int, default=40, help="most timed calls per figure")
+    parser.add_argument("--seconds", type=float, default=9.0, help="time budget for all figures")
     return parser.parse_args(argv)
 
 
