@@ -23,45 +23,26 @@ import asyncio
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+# This file is named http.py (as the issue asks): its folder must not shadow the standard
+# library's `http` (aiohttp imports it), so that folder leaves the path and the repo comes in.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import numpy as np  # noqa: E402
+
+from bench.bench_server import VOLUME_SHAPE, bench_server, serve_volume  # noqa: E402
+
 CLIENTS = 10
-VOLUME_SHAPE = (130, 256, 256)  # (k, j, i): 130 slices of 256×256
-VOLUME_NODE = "BenchVolume"
 
 
 # -- the server process ------------------------------------------------------------------------
 async def serve() -> None:
-    """Run the bridge, put the volume, print `READY <port> <volume id>`, stop on stdin EOF."""
-    import logging
-
-    import numpy as np
-
-    from bridge import commands as c
-    from bridge.app import Bridge
-    from bridge.config import Settings
-
-    logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="bench-http-") as data_dir:
-        settings = Settings(http_port=0, igtl=False, mqtt=False, data_dir=Path(data_dir))
-        bridge = Bridge(settings)
-        await bridge.start()
-        try:
-            k, j, i = np.indices(VOLUME_SHAPE, dtype=np.int32)
-            array = ((i + j) % 512 - 256 + 4 * k).astype(np.int16)
-            ijk_to_ras = np.diag([-0.9, -0.9, 1.3, 1.0])
-            result = await bridge.bus.submit(
-                c.PutVolume(node=VOLUME_NODE, array=array, ijk_to_ras=ijk_to_ras, source="bench")
-            )
-            volume_id = (result.value or {}).get("node", VOLUME_NODE)
-            port = next(a for a in bridge.adapters if a.name == "http").port
-            print(f"READY {port} {volume_id}", flush=True)
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        finally:
-            await bridge.stop()
+    await serve_volume(np.diag([-0.9, -0.9, 1.3, 1.0]), prefix="bench-http-")
 
 
 # -- the client --------------------------------------------------------------------------------
@@ -207,16 +188,8 @@ async def probe(port: int, path: str) -> tuple[int, int]:
 
 
 async def bench(seconds: float) -> dict[str, Any]:
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), "--serve",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        cwd=Path(__file__).resolve().parent.parent,
-    )  # fmt: skip
-    try:
-        line = (await asyncio.wait_for(server.stdout.readline(), 120)).decode().split()
-        if not line or line[0] != "READY":
-            raise RuntimeError(f"the bench server did not start: {line}")
-        port, volume_id = int(line[1]), line[2]
+    async with bench_server(Path(__file__)) as server:
+        port, volume_id = server.port, server.volume_id
         targets = {
             "mrml_ids": "/slicer/mrml/ids",
             "volume": f"/slicer/volume?id={volume_id}",
@@ -232,7 +205,7 @@ async def bench(seconds: float) -> dict[str, Any]:
                 figures["keepalive"][name] = figures["per_connection"][name] = None
                 continue
             for mode, keep_alive in (("keepalive", True), ("per_connection", False)):
-                result = await run_load(port, path, seconds, keep_alive, server.pid)
+                result = await run_load(port, path, seconds, keep_alive, server.process.pid)
                 result["response_bytes"] = size
                 figures[mode][name] = result
                 print(f"{name} {mode}: {result}", file=sys.stderr)
@@ -249,14 +222,6 @@ async def bench(seconds: float) -> dict[str, Any]:
             "missing": missing,
             "cpu_count": os.cpu_count(),
         }
-    finally:
-        if server.returncode is None:
-            server.stdin.close()
-            try:
-                await asyncio.wait_for(server.wait(), 20)
-            except TimeoutError:
-                server.kill()
-                await server.wait()
 
 
 def _get(table: dict[str, Any], name: str, key: str, scale: float = 1.0) -> float | None:
@@ -282,9 +247,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # This file is named http.py: its folder must not shadow the standard library's `http`
-    # (aiohttp imports it), so the folder Python put first on the path goes, the repo comes in.
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
-    sys.path.insert(0, str(here.parent))
     main()

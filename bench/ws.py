@@ -30,13 +30,20 @@ import json
 import os
 import struct
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-VOLUME_SHAPE = (130, 256, 256)  # (k, j, i): 130 slices of 256×256
-VOLUME_NODE = "BenchVolume"
+# Run as a script from anywhere: the repository root goes first on the path, and this folder
+# (whose http.py would shadow the standard library's `http`) leaves it.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import numpy as np  # noqa: E402
+
+from bench.bench_server import VOLUME_SHAPE, bench_server, serve_volume  # noqa: E402
+
 INTERACTION_HZ = 60.0
 #: The drag sweeps the offset back and forth over this range (mm), one way per second.
 SWEEP_MM = (-70.0, 70.0)
@@ -46,35 +53,9 @@ KEYED_NODES = 64
 
 # -- the server process ------------------------------------------------------------------------
 async def serve() -> None:
-    """Run the bridge, put the volume, print `READY <port>`, stop on stdin EOF."""
-    import logging
-
-    import numpy as np
-
-    from bridge import commands as c
-    from bridge.app import Bridge
-    from bridge.config import Settings
-
-    logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="bench-ws-") as data_dir:
-        settings = Settings(http_port=0, igtl=False, mqtt=False, data_dir=Path(data_dir))
-        bridge = Bridge(settings)
-        await bridge.start()
-        try:
-            k, j, i = np.indices(VOLUME_SHAPE, dtype=np.int32)
-            array = ((i + j) % 512 - 256 + 4 * k).astype(np.int16)
-            ijk_to_ras = np.diag([-0.9, -0.9, 1.1, 1.0])
-            ijk_to_ras[:3, 3] = (115.0, 115.0, -71.5)
-            result = await bridge.bus.submit(
-                c.PutVolume(node=VOLUME_NODE, array=array, ijk_to_ras=ijk_to_ras, source="bench")
-            )
-            if not result.ok:
-                raise RuntimeError(f"PutVolume failed: {result.error}")
-            port = next(a for a in bridge.adapters if a.name == "http").port
-            print(f"READY {port}", flush=True)
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        finally:
-            await bridge.stop()
+    ijk_to_ras = np.diag([-0.9, -0.9, 1.1, 1.0])
+    ijk_to_ras[:3, 3] = (115.0, 115.0, -71.5)
+    await serve_volume(ijk_to_ras, prefix="bench-ws-")
 
 
 # -- interactions ------------------------------------------------------------------------------
@@ -300,16 +281,8 @@ async def command_throughput(session: Any, port: int, seconds: float) -> dict[st
 async def bench(seconds: float) -> dict[str, Any]:
     import aiohttp
 
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), "--serve",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        cwd=Path(__file__).resolve().parent.parent,
-    )  # fmt: skip
-    try:
-        line = (await asyncio.wait_for(server.stdout.readline(), 120)).decode().split()
-        if not line or line[0] != "READY":
-            raise RuntimeError(f"the bench server did not start: {line}")
-        port = int(line[1])
+    async with bench_server(Path(__file__)) as server:
+        port = server.port
         figures: dict[str, Any] = {}
         async with aiohttp.ClientSession() as session:
             for name, phase in (
@@ -332,14 +305,6 @@ async def bench(seconds: float) -> dict[str, Any]:
             "p99_latency_ratio_rest_over_ws": _ratio(rest["p99_ms"], stream["p99_ms"]),
             "cpu_count": os.cpu_count(),
         }
-    finally:
-        if server.returncode is None:
-            server.stdin.close()
-            try:
-                await asyncio.wait_for(server.wait(), 20)
-            except TimeoutError:
-                server.kill()
-                await server.wait()
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -358,8 +323,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # Run as a script from anywhere: the repository root goes first on the path.
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
-    sys.path.insert(0, str(here.parent))
     main()
