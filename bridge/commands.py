@@ -361,9 +361,15 @@ class SetTransform(Command):
     node: str = checked(_text)
     matrix: np.ndarray = checked(_matrix4)
 
+    @staticmethod
+    def key_for(node: str) -> Hashable:
+        """The key of an update to `node`, for transports that know the target before
+        building the command (lazily decoded updates)."""
+        return ("transform", node)
+
     @property
     def coalesce_key(self) -> Hashable:
-        return ("transform", self.node)
+        return self.key_for(self.node)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -442,9 +448,15 @@ class SetMarkupsPoints(Command):
                 field="labels",
             )
 
+    @staticmethod
+    def key_for(node: str) -> Hashable:
+        """The key of an update to `node`, for transports that know the target before
+        building the command (lazily decoded updates)."""
+        return ("markups", node)
+
     @property
     def coalesce_key(self) -> Hashable:
-        return ("markups", self.node)
+        return self.key_for(self.node)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -471,9 +483,15 @@ class PutVolume(Command):
     ijk_to_ras: np.ndarray = checked(_matrix4, np.eye(4).tolist())
     labelmap: bool = checked(_flag, False)
 
+    @staticmethod
+    def key_for(node: str) -> Hashable:
+        """The key of an update to `node`, for transports that know the target before
+        building the command (lazily decoded updates)."""
+        return ("volume", node)
+
     @property
     def coalesce_key(self) -> Hashable:
-        return ("volume", self.node)
+        return self.key_for(self.node)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -491,9 +509,15 @@ class SetGridTransform(Command):
     displacements: np.ndarray = checked(_displacement_field)
     ijk_to_ras: np.ndarray = checked(_matrix4, np.eye(4).tolist())
 
+    @staticmethod
+    def key_for(node: str) -> Hashable:
+        """The key of an update to `node`, for transports that know the target before
+        building the command (lazily decoded updates)."""
+        return ("grid-transform", node)
+
     @property
     def coalesce_key(self) -> Hashable:
-        return ("grid-transform", self.node)
+        return self.key_for(self.node)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -527,9 +551,15 @@ class PutModel(Command):
                 field="normals",
             )
 
+    @staticmethod
+    def key_for(node: str) -> Hashable:
+        """The key of an update to `node`, for transports that know the target before
+        building the command (lazily decoded updates)."""
+        return ("model", node)
+
     @property
     def coalesce_key(self) -> Hashable:
-        return ("model", self.node)
+        return self.key_for(self.node)
 
 
 # -- barriers ----------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def _build_transform(update: LazyUpdate) -> c.Command:
 def on_transform(session: Session, frame: Frame) -> None:
     key = _TRANSFORM_KEYS.get(frame.device)
     if key is None:
-        key = ("transform", node_for(frame.device))  # the key SetTransform itself has
+        key = c.SetTransform.key_for(node_for(frame.device))
         if len(_TRANSFORM_KEYS) < 4096:
             _TRANSFORM_KEYS[frame.device] = key
     session.outcomes.submit_update(frame, "SetTransform", key, _build_transform, key[1])
@@ -105,7 +105,7 @@ def on_position(session: Session, frame: Frame) -> None:
     for index, name in enumerate(names):
         node = node_for(name or frame.device)
         session.outcomes.submit_update(
-            frame, "SetTransform", ("transform", node), _build_position, node, index
+            frame, "SetTransform", c.SetTransform.key_for(node), _build_position, node, index
         )
 
 
@@ -120,7 +120,7 @@ def on_tdata(session: Session, frame: Frame) -> None:
     for index, name in enumerate(tracking.tdata_names(frame.content)):
         node = node_for(name or frame.device)
         session.outcomes.submit_update(
-            frame, "SetTransform", ("transform", node), _build_tdata, node, index
+            frame, "SetTransform", c.SetTransform.key_for(node), _build_tdata, node, index
         )
 
 
@@ -135,7 +135,7 @@ def on_qtdata(session: Session, frame: Frame) -> None:
     for index, name in enumerate(tracking.qtdata_names(frame.content)):
         node = node_for(name or frame.device)
         session.outcomes.submit_update(
-            frame, "SetTransform", ("transform", node), _build_qtdata, node, index
+            frame, "SetTransform", c.SetTransform.key_for(node), _build_qtdata, node, index
         )
 
 
@@ -152,7 +152,9 @@ def _build_volume(update: LazyUpdate) -> c.Command:
 
 def on_image(session: Session, frame: Frame) -> None:
     node = node_for(frame.device)
-    session.outcomes.submit_update(frame, "PutVolume", ("volume", node), _build_volume, node)
+    session.outcomes.submit_update(
+        frame, "PutVolume", c.PutVolume.key_for(node), _build_volume, node
+    )
 
 
 def _build_points(update: LazyUpdate) -> c.Command:
@@ -169,7 +171,7 @@ def _build_points(update: LazyUpdate) -> c.Command:
 def on_point(session: Session, frame: Frame) -> None:
     node = node_for(frame.device)
     session.outcomes.submit_update(
-        frame, "SetMarkupsPoints", ("markups", node), _build_points, node
+        frame, "SetMarkupsPoints", c.SetMarkupsPoints.key_for(node), _build_points, node
     )
 
 
@@ -186,7 +188,7 @@ def _build_model(update: LazyUpdate) -> c.Command:
 
 def on_polydata(session: Session, frame: Frame) -> None:
     node = node_for(frame.device)
-    session.outcomes.submit_update(frame, "PutModel", ("model", node), _build_model, node)
+    session.outcomes.submit_update(frame, "PutModel", c.PutModel.key_for(node), _build_model, node)
 
 
 # -- ordered messages: decoded at once -------------------------------------------------------------

@@ -99,7 +99,7 @@ def transform(levels: tuple[str, ...], body: Any, source: str) -> c.Submittable:
 
 def transform_key(node: str) -> tuple[str, str]:
     """`SetTransform(node=node, …).coalesce_key`, without building the command."""
-    return ("transform", node)
+    return c.SetTransform.key_for(node)
 
 
 class LazyTransform(c.Deferred):
