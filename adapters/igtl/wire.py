@@ -362,15 +362,7 @@ def pack_message(
     crc = 0
     for part in parts:
         crc = _CRC64(part, crc)
-    header = pack_header(
-        type,
-        device,
-        sum(len(part) for part in parts),
-        crc,
-        version=version,
-        timestamp=time.time() if timestamp is None else timestamp,
-    )
-    return Outgoing(type, device, header, parts)
+    return _framed(type, device, parts, crc, version, timestamp)
 
 
 async def pack_message_off_loop(
@@ -387,6 +379,18 @@ async def pack_message_off_loop(
     buffer), with the CRC of a big body computed off the event loop."""
     parts = body_parts(content, version=version, metadata=metadata, message_id=message_id)
     crc = await crc64_off_loop(*parts)
+    return _framed(type, device, parts, crc, version, timestamp)
+
+
+def _framed(
+    type: str,
+    device: str,
+    parts: tuple[bytes | memoryview, ...],
+    crc: int,
+    version: int,
+    timestamp: float | None,
+) -> Outgoing:
+    """The message of body `parts` with its header, once the CRC is known (either way)."""
     header = pack_header(
         type,
         device,
